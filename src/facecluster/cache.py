@@ -1,0 +1,382 @@
+"""The face index: one versioned SQLite database (WAL) of photos, faces and embeddings.
+
+Faces (boxes, landmarks) do not depend on the encoder; embeddings are stored per encoder
+identity, so two encoders' vectors live side by side and are never mixed. Every write
+happens in one transaction per batch, so a crash loses at most the batch in flight.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import CacheError, CacheLocked, EmptyCache
+from .records import Face, FileEntry
+
+SCHEMA_VERSION = 1
+
+STATUS_OK = "ok"  # has faces
+STATUS_NO_FACE = "no_face"
+STATUS_FAILED = "failed"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS encoders (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    identity TEXT NOT NULL UNIQUE,
+    dim INTEGER NOT NULL,
+    created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS photos (
+    id INTEGER PRIMARY KEY,
+    path TEXT NOT NULL UNIQUE,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    digest TEXT,
+    width INTEGER,
+    height INTEGER,
+    status TEXT NOT NULL,
+    error TEXT,
+    scanned REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS photos_digest ON photos(digest);
+CREATE TABLE IF NOT EXISTS faces (
+    id INTEGER PRIMARY KEY,
+    photo_id INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,
+    idx INTEGER NOT NULL,
+    x1 REAL NOT NULL, y1 REAL NOT NULL, x2 REAL NOT NULL, y2 REAL NOT NULL,
+    prob REAL NOT NULL,
+    landmarks BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS faces_photo ON faces(photo_id);
+CREATE TABLE IF NOT EXISTS embeddings (
+    face_id INTEGER NOT NULL REFERENCES faces(id) ON DELETE CASCADE,
+    encoder_id INTEGER NOT NULL REFERENCES encoders(id),
+    vector BLOB NOT NULL,
+    PRIMARY KEY (face_id, encoder_id)
+) WITHOUT ROWID;
+"""
+
+
+@dataclass(frozen=True)
+class PhotoRow:
+    id: int
+    path: str
+    size: int
+    mtime_ns: int
+    status: str
+
+
+@dataclass(frozen=True)
+class StoredFace:
+    id: int
+    photo_id: int
+    path: str
+    face: Face
+
+
+@dataclass(frozen=True)
+class PhotoWrite:
+    """Insert or replace the photo at ``entry.path`` with these faces (and vectors)."""
+
+    entry: FileEntry
+    digest: str | None
+    width: int | None
+    height: int | None
+    status: str
+    faces: Sequence[Face] = ()
+    vectors: np.ndarray | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class MovePhoto:
+    """The file of photo ``photo_id`` now lives at ``entry.path``: keep its faces."""
+
+    photo_id: int
+    entry: FileEntry
+
+
+@dataclass(frozen=True)
+class CopyPhoto:
+    """``entry`` has the same content as photo ``source_id``: copy its faces and vectors."""
+
+    source_id: int
+    entry: FileEntry
+
+
+@dataclass(frozen=True)
+class AddEmbeddings:
+    face_ids: Sequence[int]
+    vectors: np.ndarray
+
+
+Op = PhotoWrite | MovePhoto | CopyPhoto | AddEmbeddings
+
+
+def _canonical(identity: dict[str, object]) -> str:
+    return json.dumps(identity, sort_keys=True, separators=(",", ":"))
+
+
+def path_range(root: str) -> tuple[str, str]:
+    """Bounds such that ``lo <= path < hi`` selects everything under directory ``root``."""
+    root = root.rstrip(os.sep)
+    return root + os.sep, root + chr(ord(os.sep) + 1)
+
+
+class FaceCache:
+    def __init__(self, path: Path, *, create: bool = True) -> None:
+        self.path = Path(path)
+        if not create and not self.path.is_file():
+            raise EmptyCache(f"no face database at {self.path}: run 'facecluster scan PATH' first")
+        if create:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            self.db.execute("PRAGMA foreign_keys = ON")
+            self.db.execute("PRAGMA journal_mode = WAL")
+            self.db.execute("PRAGMA synchronous = NORMAL")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise CacheError(f"{self.path} is not a facecluster database ({exc})") from None
+        self._lock_fd: int | None = None
+
+    def close(self) -> None:
+        self.unlock()
+        self.db.close()
+
+    def __enter__(self) -> FaceCache:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- schema ---------------------------------------------------------------------------
+    def _migrate(self) -> None:
+        self.db.executescript(_SCHEMA)
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        if row is None:
+            self.db.execute(
+                "INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+            )
+        elif int(row[0]) > SCHEMA_VERSION:
+            raise CacheError(
+                f"{self.path} was written by a newer facecluster (schema {row[0]}); upgrade"
+            )
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        else:
+            self.db.execute("COMMIT")
+
+    # -- locking: one writer (scan) at a time ---------------------------------------------
+    def lock(self) -> None:
+        """Take the writer lock (idempotent). Raises CacheLocked when another scan has it."""
+        if self._lock_fd is not None:
+            return
+        fd = os.open(str(self.path) + ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise CacheLocked(
+                f"another facecluster scan is using {self.path}; wait for it to finish"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._lock_fd = fd
+
+    def unlock(self) -> None:
+        if self._lock_fd is not None:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    # -- encoders -------------------------------------------------------------------------
+    def encoder_id(self, identity: dict[str, object], *, register: bool = True) -> int | None:
+        key = _canonical(identity)
+        row = self.db.execute("SELECT id FROM encoders WHERE identity = ?", (key,)).fetchone()
+        if row is not None:
+            return int(row[0])
+        if not register:
+            return None
+        cur = self.db.execute(
+            "INSERT INTO encoders (name, identity, dim, created) VALUES (?, ?, ?, ?)",
+            (identity["name"], key, identity["dim"], time.time()),
+        )
+        return int(cur.lastrowid or 0)
+
+    def encoders(self) -> list[tuple[int, str, dict[str, object], int]]:
+        """(id, name, identity, number of embeddings), newest first."""
+        rows = self.db.execute(
+            "SELECT e.id, e.name, e.identity, COUNT(m.face_id) FROM encoders e "
+            "LEFT JOIN embeddings m ON m.encoder_id = e.id GROUP BY e.id ORDER BY e.id DESC"
+        ).fetchall()
+        return [(r[0], r[1], json.loads(r[2]), r[3]) for r in rows]
+
+    # -- reads ----------------------------------------------------------------------------
+    def photo_index(self) -> dict[str, PhotoRow]:
+        rows = self.db.execute("SELECT id, path, size, mtime_ns, status FROM photos")
+        return {r[1]: PhotoRow(*r) for r in rows}
+
+    def photos_missing_embeddings(self, encoder_id: int) -> set[int]:
+        rows = self.db.execute(
+            "SELECT DISTINCT f.photo_id FROM faces f LEFT JOIN embeddings m "
+            "ON m.face_id = f.id AND m.encoder_id = ? WHERE m.face_id IS NULL",
+            (encoder_id,),
+        )
+        return {r[0] for r in rows}
+
+    def photos_with_digest(self, digest: str) -> list[PhotoRow]:
+        rows = self.db.execute(
+            "SELECT id, path, size, mtime_ns, status FROM photos "
+            "WHERE digest = ? AND status != ?",
+            (digest, STATUS_FAILED),
+        )
+        return [PhotoRow(*r) for r in rows]
+
+    def has_embeddings(self, photo_id: int, encoder_id: int) -> bool:
+        """True when every face of the photo has a vector of this encoder."""
+        row = self.db.execute(
+            "SELECT 1 FROM faces f LEFT JOIN embeddings m ON m.face_id = f.id "
+            "AND m.encoder_id = ? WHERE f.photo_id = ? AND m.face_id IS NULL LIMIT 1",
+            (encoder_id, photo_id),
+        ).fetchone()
+        return row is None
+
+    def faces_of(self, photo_id: int) -> list[StoredFace]:
+        return list(self._faces("WHERE f.photo_id = ?", (photo_id,)))
+
+    def _faces(self, where: str, args: tuple[object, ...]) -> Iterator[StoredFace]:
+        rows = self.db.execute(
+            "SELECT f.id, f.photo_id, p.path, f.x1, f.y1, f.x2, f.y2, f.prob, f.landmarks "
+            f"FROM faces f JOIN photos p ON p.id = f.photo_id {where} ORDER BY f.id",
+            args,
+        )
+        for r in rows:
+            box = np.array(r[3:7], dtype=np.float32)
+            lm = np.frombuffer(r[8], dtype=np.float32).reshape(5, 2).copy()
+            yield StoredFace(r[0], r[1], r[2], Face(box=box, landmarks=lm, prob=r[7]))
+
+    def count_faces(self, encoder_id: int, roots: Sequence[str] = ()) -> int:
+        sql = (
+            "SELECT COUNT(*) FROM embeddings m JOIN faces f ON f.id = m.face_id "
+            "JOIN photos p ON p.id = f.photo_id WHERE m.encoder_id = ?"
+        )
+        if not roots:
+            return int(self.db.execute(sql, (encoder_id,)).fetchone()[0])
+        total = 0
+        for root in roots:
+            if os.path.isdir(root):
+                lo, hi = path_range(root)
+                q = sql + " AND p.path >= ? AND p.path < ?"
+                total += int(self.db.execute(q, (encoder_id, lo, hi)).fetchone()[0])
+            else:
+                q = sql + " AND p.path = ?"
+                total += int(self.db.execute(q, (encoder_id, root)).fetchone()[0])
+        return total
+
+    def embeddings(self, encoder_id: int) -> tuple[np.ndarray, np.ndarray]:
+        """All (face ids, vectors) of one encoder, vectors as an (n, dim) float32 array."""
+        dim = self.db.execute("SELECT dim FROM encoders WHERE id = ?", (encoder_id,)).fetchone()
+        if dim is None:
+            raise EmptyCache("no embeddings for this encoder")
+        rows = self.db.execute(
+            "SELECT face_id, vector FROM embeddings WHERE encoder_id = ? ORDER BY face_id",
+            (encoder_id,),
+        ).fetchall()
+        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
+        return ids, vecs.reshape(len(rows), int(dim[0]))
+
+    # -- writes ---------------------------------------------------------------------------
+    def apply(self, ops: Sequence[Op], encoder_id: int) -> None:
+        """Apply one batch of writes atomically."""
+        with self.transaction() as db:
+            for op in ops:
+                if isinstance(op, PhotoWrite):
+                    self._write_photo(db, op, encoder_id)
+                elif isinstance(op, MovePhoto):
+                    db.execute("DELETE FROM photos WHERE path = ? AND id != ?",
+                               (str(op.entry.path), op.photo_id))
+                    db.execute(
+                        "UPDATE photos SET path = ?, size = ?, mtime_ns = ? WHERE id = ?",
+                        (str(op.entry.path), op.entry.size, op.entry.mtime_ns, op.photo_id),
+                    )
+                elif isinstance(op, CopyPhoto):
+                    self._copy_photo(db, op)
+                else:
+                    db.executemany(
+                        "INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?)",
+                        [(fid, encoder_id, v.astype(np.float32).tobytes())
+                         for fid, v in zip(op.face_ids, op.vectors, strict=True)],
+                    )
+
+    def _write_photo(self, db: sqlite3.Connection, op: PhotoWrite, encoder_id: int) -> None:
+        db.execute("DELETE FROM photos WHERE path = ?", (str(op.entry.path),))
+        cur = db.execute(
+            "INSERT INTO photos (path, size, mtime_ns, digest, width, height, status, error, "
+            "scanned) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (str(op.entry.path), op.entry.size, op.entry.mtime_ns, op.digest, op.width,
+             op.height, op.status, op.error, time.time()),
+        )
+        photo_id = cur.lastrowid
+        for i, face in enumerate(op.faces):
+            cur = db.execute(
+                "INSERT INTO faces (photo_id, idx, x1, y1, x2, y2, prob, landmarks) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (photo_id, i, *(float(v) for v in face.box), float(face.prob),
+                 np.asarray(face.landmarks, np.float32).tobytes()),
+            )
+            if op.vectors is not None:
+                db.execute(
+                    "INSERT INTO embeddings VALUES (?, ?, ?)",
+                    (cur.lastrowid, encoder_id, op.vectors[i].astype(np.float32).tobytes()),
+                )
+
+    def _copy_photo(self, db: sqlite3.Connection, op: CopyPhoto) -> None:
+        path = str(op.entry.path)
+        db.execute("DELETE FROM photos WHERE path = ?", (path,))
+        cur = db.execute(
+            "INSERT INTO photos (path, size, mtime_ns, digest, width, height, status, error, "
+            "scanned) SELECT ?, ?, ?, digest, width, height, status, error, ? FROM photos "
+            "WHERE id = ?",
+            (path, op.entry.size, op.entry.mtime_ns, time.time(), op.source_id),
+        )
+        new_id = cur.lastrowid
+        for old_face, in db.execute(
+            "SELECT id FROM faces WHERE photo_id = ? ORDER BY idx", (op.source_id,)
+        ).fetchall():
+            cur = db.execute(
+                "INSERT INTO faces (photo_id, idx, x1, y1, x2, y2, prob, landmarks) "
+                "SELECT ?, idx, x1, y1, x2, y2, prob, landmarks FROM faces WHERE id = ?",
+                (new_id, old_face),
+            )
+            db.execute(
+                "INSERT INTO embeddings SELECT ?, encoder_id, vector FROM embeddings "
+                "WHERE face_id = ?",
+                (cur.lastrowid, old_face),
+            )
+
+    def remove_photos(self, photo_ids: Sequence[int]) -> None:
+        with self.transaction() as db:
+            db.executemany("DELETE FROM photos WHERE id = ?", [(i,) for i in photo_ids])
+
+    def integrity_ok(self) -> bool:
+        return self.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

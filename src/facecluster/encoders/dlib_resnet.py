@@ -1,0 +1,93 @@
+"""dlib's ResNet face descriptor (128-D, LFW 99.38%): the encoder that works offline.
+
+Model files come from the PyPI package ``face-recognition-models`` (CC0); dlib itself from
+``dlib-bin``. Alignment: MTCNN's box is mapped to the geometry of dlib's own detector box,
+which is what the 5-point landmark predictor was trained on; the predictor's landmarks
+then give dlib's standard 150 px chip. Each chip is embedded together with its mirror
+image and the two descriptors are averaged (test-time flip), then L2-normalised.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import dlib
+import numpy as np
+
+from ..errors import ModelUnavailable
+from ..records import Face
+from .base import file_sha256, l2_normalize
+
+PREDICTOR_FILE = "shape_predictor_5_face_landmarks.dat"
+DESCRIPTOR_FILE = "dlib_face_recognition_resnet_model_v1.dat"
+CHIP_SIZE = 150
+CHIP_PADDING = 0.25
+# MTCNN box -> dlib HOG-detector box, fitted on ../shared/data/dev (docs/design.md):
+# x shifts by -3.5% of the width, y by +4.6% of the height, w x1.129, h x0.836.
+BOX_MAP = (-0.035, 0.046, 1.129, 0.836)
+
+
+def models_dir() -> Path:
+    spec = importlib.util.find_spec("face_recognition_models")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelUnavailable(
+            "dlib-resnet needs the face-recognition-models package: "
+            "pip install face-recognition-models dlib-bin"
+        )
+    return Path(list(spec.submodule_search_locations)[0]) / "models"
+
+
+def map_box(box: np.ndarray) -> tuple[int, int, int, int]:
+    """An MTCNN box mapped to the box dlib's detector would draw around the same face."""
+    x1, y1, x2, y2 = (float(v) for v in box)
+    w, h = x2 - x1, y2 - y1
+    dx, dy, sw, sh = BOX_MAP
+    nx, ny = x1 + dx * w, y1 + dy * h
+    return round(nx), round(ny), round(nx + w * sw), round(ny + h * sh)
+
+
+class DlibResnetEncoder:
+    name = "dlib-resnet"
+    dim = 128
+    default_threshold = 0.16
+
+    def __init__(self, flip: bool = True) -> None:
+        d = models_dir()
+        pred, desc = d / PREDICTOR_FILE, d / DESCRIPTOR_FILE
+        for f in (pred, desc):
+            if not f.is_file():
+                raise ModelUnavailable(f"dlib model file missing: {f} (reinstall face-recognition-models)")
+        self._predictor = dlib.shape_predictor(str(pred))
+        self._net = dlib.face_recognition_model_v1(str(desc))
+        self.flip = flip
+        self._hash = file_sha256(desc)[:16]
+
+    @property
+    def identity(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "weights": DESCRIPTOR_FILE,
+            "weights_sha256": self._hash,
+            "dim": self.dim,
+            "preprocessing": (
+                f"mtcnn box mapped {BOX_MAP} -> dlib 5-point landmarks -> "
+                f"get_face_chip {CHIP_SIZE}px padding {CHIP_PADDING}"
+                + (" + horizontal flip average" if self.flip else "")
+            ),
+        }
+
+    def prepare(self, image: np.ndarray, face: Face) -> np.ndarray:
+        x1, y1, x2, y2 = map_box(face.box)
+        shape = self._predictor(image, dlib.rectangle(x1, y1, x2, y2))
+        return np.asarray(dlib.get_face_chip(image, shape, size=CHIP_SIZE, padding=CHIP_PADDING))
+
+    def embed(self, chips: list[np.ndarray]) -> np.ndarray:
+        if not chips:
+            return np.zeros((0, self.dim), np.float32)
+        chips = [np.ascontiguousarray(c) for c in chips]
+        vecs = np.asarray(self._net.compute_face_descriptor(chips), dtype=np.float32)
+        if self.flip:
+            mirrored = [np.ascontiguousarray(c[:, ::-1]) for c in chips]
+            vecs = vecs + np.asarray(self._net.compute_face_descriptor(mirrored), np.float32)
+        return l2_normalize(vecs)

@@ -1,0 +1,114 @@
+"""facenet-pytorch's InceptionResnetV1 (512-D), the FaceNet network of the product.
+
+Weights come from ``--weights``, ``$FACECLUSTER_WEIGHTS`` or facenet-pytorch's own cache
+(``$TORCH_HOME/checkpoints/``); with internet access facenet-pytorch's download is used.
+Preprocessing is the one the network was trained with: MTCNN box plus margin, square
+resize to 160 px, fixed standardisation ``(x - 127.5) / 128``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .. import config
+from ..errors import ModelUnavailable
+from ..records import Face
+from .base import file_sha256, l2_normalize
+from .facenet_paths import RELEASE, WEIGHT_FILES, cache_path, find_weights, missing_message
+
+IMAGE_SIZE = 160
+MARGIN = 32  # pixels of the 160 px chip, facenet-pytorch's convention (davidsandberg's is 32 too)
+
+
+def _download(variant: str) -> Path | None:
+    if config.offline():
+        return None
+    dest = cache_path(variant)
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        torch.hub.download_url_to_file(RELEASE + WEIGHT_FILES[variant], str(dest), progress=False)
+    except Exception:  # no network, proxy, disk: all mean "not available"
+        return None
+    return dest
+
+
+def load_state_dict(path: Path, model: str, variant: str) -> dict[str, torch.Tensor]:
+    if not path.is_file():
+        raise ModelUnavailable(f"weights file not found: {path} ({missing_message(model, variant)})")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ModelUnavailable(f"cannot load weights {path}: {str(exc).splitlines()[0][:120]}") from None
+    if not isinstance(state, dict):
+        raise ModelUnavailable(f"{path} is not a state dict of InceptionResnetV1")
+    return {k: v for k, v in state.items() if not k.startswith("logits.")}
+
+
+class FacenetEncoder:
+    dim = 512
+    default_threshold = 1.1  # the FaceNet paper's squared-L2 threshold on unit vectors
+
+    def __init__(
+        self, name: str, variant: str, weights: Path | None = None, device: str = "cpu"
+    ) -> None:
+        from facenet_pytorch import InceptionResnetV1
+
+        self.name = name
+        self.variant = variant
+        path = find_weights(variant, weights)
+        if path is None:
+            path = _download(variant)
+        if path is None:
+            raise ModelUnavailable(missing_message(name, variant))
+        state = load_state_dict(path, name, variant)
+        net = InceptionResnetV1(pretrained=None, classify=False)
+        try:
+            net.load_state_dict(state, strict=True)
+        except RuntimeError as exc:
+            first = str(exc).splitlines()[0][:120]
+            raise ModelUnavailable(f"{path} does not fit InceptionResnetV1: {first}") from None
+        self.weights_path = path
+        self._hash = file_sha256(path)[:16]
+        self.device = torch.device(device)
+        self._net = net.eval().to(self.device)
+
+    @property
+    def identity(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "weights": self.weights_path.name,
+            "weights_sha256": self._hash,
+            "dim": self.dim,
+            "preprocessing": f"mtcnn box + margin {MARGIN} -> {IMAGE_SIZE}px, (x-127.5)/128",
+        }
+
+    def prepare(self, image: np.ndarray, face: Face) -> np.ndarray:
+        return crop_face(image, face.box, IMAGE_SIZE, MARGIN)
+
+    def embed(self, chips: list[np.ndarray], batch: int = 64) -> np.ndarray:
+        if not chips:
+            return np.zeros((0, self.dim), np.float32)
+        out = []
+        for i in range(0, len(chips), batch):
+            x = torch.from_numpy(np.stack(chips[i : i + batch])).to(self.device)
+            x = (x.permute(0, 3, 1, 2).float() - 127.5) / 128.0
+            with torch.inference_mode():
+                out.append(self._net(x).float().cpu().numpy())
+        return l2_normalize(np.concatenate(out))
+
+
+def crop_face(image: np.ndarray, box: np.ndarray, size: int, margin: int) -> np.ndarray:
+    """facenet-pytorch's ``extract_face``: box plus margin (in output pixels), clipped to the
+    image, resized to ``size`` x ``size``."""
+    h, w = image.shape[:2]
+    x1, y1, x2, y2 = (float(v) for v in box)
+    mx = margin * (x2 - x1) / (size - margin)
+    my = margin * (y2 - y1) / (size - margin)
+    left, top = int(max(x1 - mx / 2, 0)), int(max(y1 - my / 2, 0))
+    right, bottom = int(min(x2 + mx / 2, w)), int(min(y2 + my / 2, h))
+    crop = Image.fromarray(image[top:max(bottom, top + 1), left:max(right, left + 1)])
+    return np.asarray(crop.resize((size, size), Image.Resampling.BILINEAR))

@@ -1,0 +1,243 @@
+"""The scan pipeline: walk -> decode (thread pool) -> detect (batched) -> align + embed ->
+commit, one transaction per batch. Interrupted at any point, it loses at most the batch in
+flight; the next scan resumes where it stopped."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from . import config, imageio
+from .cache import (
+    STATUS_FAILED,
+    STATUS_NO_FACE,
+    STATUS_OK,
+    AddEmbeddings,
+    CopyPhoto,
+    FaceCache,
+    MovePhoto,
+    Op,
+    PhotoWrite,
+    path_range,
+)
+from .detect import Detector, scale_face
+from .encoders import Encoder
+from .errors import ImageError
+from .records import DecodedPhoto, Face, Failure, FileEntry, ScanProgress, ScanStats
+from .scan import Plan, plan, walk
+
+ProgressFn = Callable[[ScanProgress], None]
+
+
+def load_photo(entry: FileEntry) -> DecodedPhoto | Failure:
+    """Read, hash and decode one file (runs in a worker thread). Never raises."""
+    try:
+        data = entry.path.read_bytes()
+    except OSError as exc:
+        return Failure(str(entry.path), f"cannot read: {exc.strerror or exc}")
+    digest = hashlib.blake2b(data, digest_size=16).hexdigest()
+    try:
+        image, width, height, scale = imageio.decode(data)
+        small, small_scale = imageio.resize_max(image, config.DETECT_MAX_SIDE)
+    except ImageError as exc:
+        return Failure(str(entry.path), str(exc))
+    except Exception as exc:  # a decoder bug must not stop the scan
+        return Failure(str(entry.path), f"cannot decode: {type(exc).__name__}: {exc}"[:200])
+    return DecodedPhoto(entry, digest, width, height, image, scale, small, small_scale)
+
+
+class Indexer:
+    def __init__(
+        self,
+        cache: FaceCache,
+        detector: Detector,
+        encoder: Encoder,
+        *,
+        batch_size: int = config.DEFAULT_BATCH_SIZE,
+        workers: int | None = None,
+        min_face: int = config.DEFAULT_MIN_FACE,
+        follow_symlinks: bool = False,
+        rescan: bool = False,
+        progress: ProgressFn | None = None,
+    ) -> None:
+        self.cache = cache
+        self.detector = detector
+        self.encoder = encoder
+        self.batch_size = max(1, batch_size)
+        self.workers = workers or config.default_workers()
+        self.min_face = min_face
+        self.follow_symlinks = follow_symlinks
+        self.rescan = rescan
+        self.progress = progress
+        self.encoder_id = 0
+        self.stats = ScanStats()
+        self._plan = Plan()
+        self._moved: set[int] = set()
+        self._done = 0
+
+    def scan(self, roots: Sequence[Path]) -> ScanStats:
+        """Index every photo under ``roots``. Holds the database lock for the whole scan."""
+        start = time.perf_counter()
+        roots = [Path(os.path.abspath(os.path.expanduser(r))) for r in roots]
+        self.cache.lock()
+        try:
+            self.encoder_id = self.cache.encoder_id(self.encoder.identity) or 0
+            self.stats.model = self.encoder.name
+            self.stats.device = getattr(self.detector, "device", "cpu")
+            index = self.cache.photo_index()
+            missing = self.cache.photos_missing_embeddings(self.encoder_id)
+            self._plan = plan(walk(roots, self.follow_symlinks), index, missing, self.rescan)
+            self.stats.photos_total = self._plan.total
+            self.stats.photos_unchanged = self._plan.unchanged
+            self._run()
+            self._prune(roots, index)
+            self.stats.faces = self.cache.count_faces(self.encoder_id, [str(r) for r in roots])
+        finally:
+            self.cache.unlock()
+        self.stats.seconds = time.perf_counter() - start
+        return self.stats
+
+    # -- pipeline -------------------------------------------------------------------------
+    def _run(self) -> None:
+        jobs: list[tuple[FileEntry, int | None]] = [(e, None) for e in self._plan.read]
+        jobs += [(e, pid) for e, pid in self._plan.embed]
+        self._report()
+        if not jobs:
+            return
+        todo = iter(jobs)
+        window = self.workers * 2 + self.batch_size  # bounded: memory stays flat
+        pending: deque[tuple[FileEntry, int | None, Future[DecodedPhoto | Failure]]] = deque()
+        pool = ThreadPoolExecutor(self.workers, thread_name_prefix="decode")
+        try:
+
+            def fill() -> None:
+                while len(pending) < window:
+                    job = next(todo, None)
+                    if job is None:
+                        return
+                    pending.append((job[0], job[1], pool.submit(load_photo, job[0])))
+
+            fill()
+            batch: list[tuple[FileEntry, int | None, DecodedPhoto | Failure]] = []
+            while pending:
+                entry, photo_id, fut = pending.popleft()
+                fill()
+                batch.append((entry, photo_id, fut.result()))
+                if len(batch) >= self.batch_size:
+                    self._process(batch)
+                    batch = []
+            if batch:
+                self._process(batch)
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    def _process(self, batch: list[tuple[FileEntry, int | None, DecodedPhoto | Failure]]) -> None:
+        ops: list[Op] = []
+        detect: list[DecodedPhoto] = []
+        reembed: list[tuple[DecodedPhoto, int]] = []
+        for entry, photo_id, res in batch:
+            if isinstance(res, Failure):
+                self.stats.photos_failed += 1
+                self.stats.failures.append(res)
+                ops.append(PhotoWrite(entry, None, None, None, STATUS_FAILED, error=res.error))
+            elif photo_id is not None:
+                reembed.append((res, photo_id))
+            else:
+                reuse = self._reuse(res)
+                if not isinstance(reuse, MovePhoto):
+                    self._count_read(entry)
+                if reuse is None:
+                    detect.append(res)
+                else:
+                    ops.append(reuse)
+                    if isinstance(reuse, MovePhoto) and not self.cache.has_embeddings(
+                        reuse.photo_id, self.encoder_id
+                    ):
+                        reembed.append((res, reuse.photo_id))
+
+        found = self.detector.detect(
+            [d.small for d in detect],
+            [self.min_face * d.scale * d.small_scale for d in detect],
+        )
+        chips: list[np.ndarray] = []
+        writes: list[tuple[DecodedPhoto, list[Face]]] = []
+        for photo, faces in zip(detect, found, strict=True):
+            to_orig = 1.0 / (photo.scale * photo.small_scale)
+            orig = [scale_face(f, to_orig) for f in faces]
+            chips += [self.encoder.prepare(photo.image, scale_face(f, photo.scale)) for f in orig]
+            writes.append((photo, orig))
+        stored = []
+        for photo, photo_id in reembed:
+            known = self.cache.faces_of(photo_id)
+            chips += [self.encoder.prepare(photo.image, scale_face(s.face, photo.scale))
+                      for s in known]
+            stored.append(known)
+            self.stats.photos_reembedded += 1
+
+        vectors = self.encoder.embed(chips)
+        self.stats.embeddings_computed += len(chips)
+        at = 0
+        for photo, faces in writes:
+            vecs = vectors[at : at + len(faces)]
+            at += len(faces)
+            status = STATUS_OK if faces else STATUS_NO_FACE
+            self.stats.faces_new += len(faces)
+            self.stats.no_face += 0 if faces else 1
+            ops.append(PhotoWrite(photo.entry, photo.digest, photo.width, photo.height, status,
+                                  faces, vecs))
+        for known in stored:
+            ops.append(AddEmbeddings([s.id for s in known], vectors[at : at + len(known)]))
+            at += len(known)
+        self.cache.apply(ops, self.encoder_id)
+        self._done += len(batch)
+        self._report()
+
+    def _count_read(self, entry: FileEntry) -> None:
+        if str(entry.path) in self._plan.new:
+            self.stats.photos_new += 1
+        else:
+            self.stats.photos_changed += 1
+
+    def _reuse(self, photo: DecodedPhoto) -> Op | None:
+        """A photo whose content is already indexed: a move (old file gone) keeps its row
+        and faces; a duplicate copies them. Either way no model runs."""
+        path = str(photo.entry.path)
+        for row in self.cache.photos_with_digest(photo.digest):
+            if row.path == path:
+                continue
+            gone = row.path not in self._plan.seen and not os.path.exists(row.path)
+            if gone and row.id not in self._moved:
+                self._moved.add(row.id)
+                self.stats.photos_moved += 1
+                return MovePhoto(row.id, photo.entry)
+            if row.status == STATUS_NO_FACE or self.cache.has_embeddings(row.id, self.encoder_id):
+                return CopyPhoto(row.id, photo.entry)
+        return None
+
+    def _prune(self, roots: Sequence[Path], index: dict) -> None:
+        """Forget photos under the scanned roots that are no longer there."""
+        ranges = [path_range(str(r)) for r in roots if r.is_dir()]
+        files = {str(r) for r in roots if not r.is_dir()}
+        gone = [
+            row.id
+            for path, row in index.items()
+            if path not in self._plan.seen
+            and row.id not in self._moved
+            and (path in files or any(lo <= path < hi for lo, hi in ranges))
+        ]
+        if gone:
+            self.cache.remove_photos(gone)
+        self.stats.photos_removed = len(gone)
+
+    def _report(self) -> None:
+        if self.progress is not None:
+            total = len(self._plan.read) + len(self._plan.embed)
+            self.progress(ScanProgress(self._done, total, self.stats.faces_new,
+                                       self.stats.photos_failed))

@@ -1,0 +1,112 @@
+"""Frozen records that flow between the stages: files -> photos -> faces -> embeddings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """A file found by the walk, with the stat fields that decide whether to re-read it."""
+
+    path: Path
+    size: int
+    mtime_ns: int
+
+
+@dataclass(frozen=True, eq=False)
+class DecodedPhoto:
+    """A photo decoded for the pipeline.
+
+    ``image`` is RGB uint8 (H, W, 3), upright (EXIF orientation applied), possibly decoded
+    at reduced size: ``scale`` is image pixels per pixel of the upright original, whose
+    size is ``width`` x ``height``.
+    """
+
+    entry: FileEntry
+    digest: str
+    width: int
+    height: int
+    image: np.ndarray
+    scale: float
+    small: np.ndarray  # ``image`` shrunk for detection
+    small_scale: float  # pixels of ``small`` per pixel of ``image``
+
+
+@dataclass(frozen=True, eq=False)
+class Face:
+    """One detected face, in the coordinates of the upright original photo."""
+
+    box: np.ndarray  # (4,) float32: x1, y1, x2, y2
+    landmarks: np.ndarray  # (5, 2) float32: left eye, right eye, nose, mouth left, mouth right
+    prob: float
+
+    @property
+    def size(self) -> float:
+        """The shorter side of the box, in original pixels."""
+        return float(min(self.box[2] - self.box[0], self.box[3] - self.box[1]))
+
+    @property
+    def area(self) -> float:
+        return float((self.box[2] - self.box[0]) * (self.box[3] - self.box[1]))
+
+
+@dataclass(frozen=True)
+class Failure:
+    path: str
+    error: str
+
+
+@dataclass
+class ScanStats:
+    """What one scan did. Mutable while the scan runs; returned to the caller at the end."""
+
+    photos_total: int = 0
+    photos_new: int = 0
+    photos_changed: int = 0
+    photos_unchanged: int = 0
+    photos_moved: int = 0
+    photos_removed: int = 0
+    photos_failed: int = 0
+    photos_reembedded: int = 0
+    faces: int = 0  # faces in the index for the scanned trees, after the scan
+    faces_new: int = 0  # faces detected by this scan
+    embeddings_computed: int = 0
+    no_face: int = 0
+    model: str = ""
+    device: str = ""
+    seconds: float = 0.0
+    failures: list[Failure] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "photos_total": self.photos_total,
+            "photos_new": self.photos_new,
+            "photos_changed": self.photos_changed,
+            "photos_unchanged": self.photos_unchanged,
+            "photos_moved": self.photos_moved,
+            "photos_removed": self.photos_removed,
+            "photos_failed": self.photos_failed,
+            "photos_reembedded": self.photos_reembedded,
+            "faces": self.faces,
+            "faces_new": self.faces_new,
+            "embeddings_computed": self.embeddings_computed,
+            "no_face": self.no_face,
+            "model": self.model,
+            "device": self.device,
+            "seconds": round(self.seconds, 3),
+            "failures": [{"path": f.path, "error": f.error} for f in self.failures],
+        }
+
+
+@dataclass(frozen=True)
+class ScanProgress:
+    """Sent to the progress callback after each committed batch."""
+
+    done: int
+    total: int
+    faces: int
+    failed: int
