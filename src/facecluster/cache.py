@@ -166,9 +166,7 @@ class FaceCache:
         self.db.executescript(_SCHEMA)
         row = self.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         if row is None:
-            self.db.execute(
-                "INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-            )
+            self.db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
         elif int(row[0]) > SCHEMA_VERSION:
             raise CacheError(
                 f"{self.path} was written by a newer facecluster (schema {row[0]}); upgrade"
@@ -245,8 +243,7 @@ class FaceCache:
 
     def photos_with_digest(self, digest: str) -> list[PhotoRow]:
         rows = self.db.execute(
-            "SELECT id, path, size, mtime_ns, status FROM photos "
-            "WHERE digest = ? AND status != ?",
+            "SELECT id, path, size, mtime_ns, status FROM photos WHERE digest = ? AND status != ?",
             (digest, STATUS_FAILED),
         )
         return [PhotoRow(*r) for r in rows]
@@ -292,6 +289,44 @@ class FaceCache:
                 total += int(self.db.execute(q, (encoder_id, root)).fetchone()[0])
         return total
 
+    def face_vectors(
+        self, encoder_id: int, roots: Sequence[str] = ()
+    ) -> tuple[list[StoredFace], np.ndarray]:
+        """Faces with a vector of this encoder (under ``roots`` when given), in face-id
+        order, and their vectors as one (n, dim) float32 array."""
+        sql = (
+            "SELECT f.id, f.photo_id, p.path, f.x1, f.y1, f.x2, f.y2, f.prob, f.landmarks, "
+            "m.vector FROM embeddings m JOIN faces f ON f.id = m.face_id "
+            "JOIN photos p ON p.id = f.photo_id WHERE m.encoder_id = ?"
+        )
+        args: list[object] = [encoder_id]
+        if roots:
+            clauses = []
+            for root in roots:
+                lo, hi = path_range(root)
+                clauses.append("(p.path >= ? AND p.path < ?)")
+                args += [lo, hi]
+            sql += " AND (" + " OR ".join(clauses) + ")"
+        faces, blobs = [], []
+        for r in self.db.execute(sql + " ORDER BY f.id", args):
+            box = np.array(r[3:7], dtype=np.float32)
+            lm = np.frombuffer(r[8], dtype=np.float32).reshape(5, 2).copy()
+            faces.append(StoredFace(r[0], r[1], r[2], Face(box=box, landmarks=lm, prob=r[7])))
+            blobs.append(r[9])
+        dim = self.db.execute("SELECT dim FROM encoders WHERE id = ?", (encoder_id,)).fetchone()
+        vecs = np.frombuffer(b"".join(blobs), dtype=np.float32)
+        return faces, vecs.reshape(len(faces), int(dim[0]) if dim else 0)
+
+    def photo_sizes(self, photo_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
+        """(width, height) of the upright original of each photo."""
+        out: dict[int, tuple[int, int]] = {}
+        ids = list(set(photo_ids))
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            q = f"SELECT id, width, height FROM photos WHERE id IN ({','.join('?' * len(chunk))})"
+            out.update({r[0]: (r[1] or 0, r[2] or 0) for r in self.db.execute(q, chunk)})
+        return out
+
     def embeddings(self, encoder_id: int) -> tuple[np.ndarray, np.ndarray]:
         """All (face ids, vectors) of one encoder, vectors as an (n, dim) float32 array."""
         dim = self.db.execute("SELECT dim FROM encoders WHERE id = ?", (encoder_id,)).fetchone()
@@ -313,8 +348,10 @@ class FaceCache:
                 if isinstance(op, PhotoWrite):
                     self._write_photo(db, op, encoder_id)
                 elif isinstance(op, MovePhoto):
-                    db.execute("DELETE FROM photos WHERE path = ? AND id != ?",
-                               (str(op.entry.path), op.photo_id))
+                    db.execute(
+                        "DELETE FROM photos WHERE path = ? AND id != ?",
+                        (str(op.entry.path), op.photo_id),
+                    )
                     db.execute(
                         "UPDATE photos SET path = ?, size = ?, mtime_ns = ? WHERE id = ?",
                         (str(op.entry.path), op.entry.size, op.entry.mtime_ns, op.photo_id),
@@ -324,8 +361,10 @@ class FaceCache:
                 else:
                     db.executemany(
                         "INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?)",
-                        [(fid, encoder_id, v.astype(np.float32).tobytes())
-                         for fid, v in zip(op.face_ids, op.vectors, strict=True)],
+                        [
+                            (fid, encoder_id, v.astype(np.float32).tobytes())
+                            for fid, v in zip(op.face_ids, op.vectors, strict=True)
+                        ],
                     )
 
     def _write_photo(self, db: sqlite3.Connection, op: PhotoWrite, encoder_id: int) -> None:
@@ -333,16 +372,30 @@ class FaceCache:
         cur = db.execute(
             "INSERT INTO photos (path, size, mtime_ns, digest, width, height, status, error, "
             "scanned) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (str(op.entry.path), op.entry.size, op.entry.mtime_ns, op.digest, op.width,
-             op.height, op.status, op.error, time.time()),
+            (
+                str(op.entry.path),
+                op.entry.size,
+                op.entry.mtime_ns,
+                op.digest,
+                op.width,
+                op.height,
+                op.status,
+                op.error,
+                time.time(),
+            ),
         )
         photo_id = cur.lastrowid
         for i, face in enumerate(op.faces):
             cur = db.execute(
                 "INSERT INTO faces (photo_id, idx, x1, y1, x2, y2, prob, landmarks) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (photo_id, i, *(float(v) for v in face.box), float(face.prob),
-                 np.asarray(face.landmarks, np.float32).tobytes()),
+                (
+                    photo_id,
+                    i,
+                    *(float(v) for v in face.box),
+                    float(face.prob),
+                    np.asarray(face.landmarks, np.float32).tobytes(),
+                ),
             )
             if op.vectors is not None:
                 db.execute(
@@ -360,7 +413,7 @@ class FaceCache:
             (path, op.entry.size, op.entry.mtime_ns, time.time(), op.source_id),
         )
         new_id = cur.lastrowid
-        for old_face, in db.execute(
+        for (old_face,) in db.execute(
             "SELECT id FROM faces WHERE photo_id = ? ORDER BY idx", (op.source_id,)
         ).fetchall():
             cur = db.execute(

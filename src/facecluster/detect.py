@@ -15,6 +15,10 @@ from .records import Face
 MIN_PROB = 0.92
 # P-net cannot see faces smaller than 12 px in the image it is given.
 _MTCNN_MIN_PX = 12
+# Faces cut by the frame (selfies, group photos) are found far more often when the image
+# is padded: on the edge selfie MTCNN finds 4 of 7 faces unpadded, 5 with 10% and 6 with
+# 20% black padding on each side; no other edge photo changes (docs/design.md).
+PAD_FRACTION = 0.2
 
 
 def resolve_device(device: str = "auto") -> str:
@@ -51,6 +55,7 @@ class Detector:
             "detector": "facenet-pytorch MTCNN",
             "min_prob": self.min_prob,
             "detect_max_side": config.DETECT_MAX_SIDE,
+            "pad_fraction": PAD_FRACTION,
         }
 
     def detect(
@@ -68,19 +73,22 @@ class Detector:
         for idxs in groups.values():
             smallest = min(sizes[i] for i in idxs)
             self._mtcnn.min_face_size = max(_MTCNN_MIN_PX, int(smallest))
+            pad = int(round(max(images[idxs[0]].shape[:2]) * PAD_FRACTION))
             batch = np.stack([images[i] for i in idxs])
+            if pad:
+                batch = np.pad(batch, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
             with self._torch.inference_mode():
                 boxes, probs, points = self._mtcnn.detect(batch, landmarks=True)
             for i, b, p, lm in zip(idxs, boxes, probs, points, strict=True):
-                out[i] = self._faces(b, p, lm, sizes[i])
+                out[i] = self._faces(b, p, lm, sizes[i], pad)
         return out
 
-    def _faces(self, boxes, probs, points, min_size: float) -> list[Face]:
+    def _faces(self, boxes, probs, points, min_size: float, pad: int) -> list[Face]:
         if boxes is None:
             return []
-        boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
+        boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4) - pad
         probs = np.asarray(probs, dtype=np.float32).reshape(-1)
-        points = np.asarray(points, dtype=np.float32).reshape(-1, 5, 2)
+        points = np.asarray(points, dtype=np.float32).reshape(-1, 5, 2) - pad
         faces = []
         for box, prob, lm in zip(boxes, probs, points, strict=True):
             side = min(box[2] - box[0], box[3] - box[1])

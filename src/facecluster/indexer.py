@@ -53,12 +53,52 @@ def load_photo(entry: FileEntry) -> DecodedPhoto | Failure:
     return DecodedPhoto(entry, digest, width, height, image, scale, small, small_scale)
 
 
+def detect_photos(
+    detector: Detector, photos: Sequence[DecodedPhoto], min_face: float
+) -> list[list[Face]]:
+    """Faces of each photo, in the coordinates of its upright original."""
+    found = detector.detect(
+        [p.small for p in photos], [min_face * p.scale * p.small_scale for p in photos]
+    )
+    return [
+        [scale_face(f, 1.0 / (p.scale * p.small_scale)) for f in faces]
+        for p, faces in zip(photos, found, strict=True)
+    ]
+
+
+def face_chips(encoder: Encoder, photo: DecodedPhoto, faces: Sequence[Face]) -> list[np.ndarray]:
+    """Aligned crops of original-coordinate faces, cut from the decoded image."""
+    return [encoder.prepare(photo.image, scale_face(f, photo.scale)) for f in faces]
+
+
+def embed_file(
+    path: Path, detector: Detector, encoder: Encoder, min_face: float = config.DEFAULT_MIN_FACE
+) -> tuple[DecodedPhoto, list[Face], np.ndarray]:
+    """Detect and embed every face of one photo. Raises ImageError when it cannot be read."""
+    st = path.stat()
+    res = load_photo(FileEntry(path, st.st_size, st.st_mtime_ns))
+    if isinstance(res, Failure):
+        raise ImageError(f"{path}: {res.error}")
+    faces = detect_photos(detector, [res], min_face)[0]
+    return res, faces, encoder.embed(face_chips(encoder, res, faces))
+
+
+ModelLoader = Callable[[], tuple[Detector, Encoder]]
+
+
 class Indexer:
+    """Scans trees into a FaceCache.
+
+    ``identity`` is the encoder's identity (see ``encoders.encoder_identity``);
+    ``load_models`` returns (detector, encoder) and is only called when some photo actually
+    needs a model, so an unchanged re-scan costs a walk and a few queries.
+    """
+
     def __init__(
         self,
         cache: FaceCache,
-        detector: Detector,
-        encoder: Encoder,
+        identity: dict[str, object],
+        load_models: ModelLoader,
         *,
         batch_size: int = config.DEFAULT_BATCH_SIZE,
         workers: int | None = None,
@@ -68,8 +108,9 @@ class Indexer:
         progress: ProgressFn | None = None,
     ) -> None:
         self.cache = cache
-        self.detector = detector
-        self.encoder = encoder
+        self.identity = identity
+        self._load_models = load_models
+        self._models: tuple[Detector, Encoder] | None = None
         self.batch_size = max(1, batch_size)
         self.workers = workers or config.default_workers()
         self.min_face = min_face
@@ -77,10 +118,17 @@ class Indexer:
         self.rescan = rescan
         self.progress = progress
         self.encoder_id = 0
-        self.stats = ScanStats()
+        self.stats = ScanStats(model=str(identity["name"]))
         self._plan = Plan()
         self._moved: set[int] = set()
         self._done = 0
+
+    @property
+    def models(self) -> tuple[Detector, Encoder]:
+        if self._models is None:
+            self._models = self._load_models()
+            self.stats.device = str(getattr(self._models[0], "device", "cpu"))
+        return self._models
 
     def scan(self, roots: Sequence[Path]) -> ScanStats:
         """Index every photo under ``roots``. Holds the database lock for the whole scan."""
@@ -88,9 +136,7 @@ class Indexer:
         roots = [Path(os.path.abspath(os.path.expanduser(r))) for r in roots]
         self.cache.lock()
         try:
-            self.encoder_id = self.cache.encoder_id(self.encoder.identity) or 0
-            self.stats.model = self.encoder.name
-            self.stats.device = getattr(self.detector, "device", "cpu")
+            self.encoder_id = self.cache.encoder_id(self.identity) or 0
             index = self.cache.photo_index()
             missing = self.cache.photos_missing_embeddings(self.encoder_id)
             self._plan = plan(walk(roots, self.follow_symlinks), index, missing, self.rescan)
@@ -162,26 +208,21 @@ class Indexer:
                     ):
                         reembed.append((res, reuse.photo_id))
 
-        found = self.detector.detect(
-            [d.small for d in detect],
-            [self.min_face * d.scale * d.small_scale for d in detect],
-        )
+        detector, encoder = self.models
+        found = detect_photos(detector, detect, self.min_face)
         chips: list[np.ndarray] = []
         writes: list[tuple[DecodedPhoto, list[Face]]] = []
         for photo, faces in zip(detect, found, strict=True):
-            to_orig = 1.0 / (photo.scale * photo.small_scale)
-            orig = [scale_face(f, to_orig) for f in faces]
-            chips += [self.encoder.prepare(photo.image, scale_face(f, photo.scale)) for f in orig]
-            writes.append((photo, orig))
+            chips += face_chips(encoder, photo, faces)
+            writes.append((photo, faces))
         stored = []
         for photo, photo_id in reembed:
             known = self.cache.faces_of(photo_id)
-            chips += [self.encoder.prepare(photo.image, scale_face(s.face, photo.scale))
-                      for s in known]
+            chips += face_chips(encoder, photo, [s.face for s in known])
             stored.append(known)
             self.stats.photos_reembedded += 1
 
-        vectors = self.encoder.embed(chips)
+        vectors = encoder.embed(chips)
         self.stats.embeddings_computed += len(chips)
         at = 0
         for photo, faces in writes:
@@ -190,8 +231,11 @@ class Indexer:
             status = STATUS_OK if faces else STATUS_NO_FACE
             self.stats.faces_new += len(faces)
             self.stats.no_face += 0 if faces else 1
-            ops.append(PhotoWrite(photo.entry, photo.digest, photo.width, photo.height, status,
-                                  faces, vecs))
+            ops.append(
+                PhotoWrite(
+                    photo.entry, photo.digest, photo.width, photo.height, status, faces, vecs
+                )
+            )
         for known in stored:
             ops.append(AddEmbeddings([s.id for s in known], vectors[at : at + len(known)]))
             at += len(known)
@@ -209,14 +253,14 @@ class Indexer:
         """A photo whose content is already indexed: a move (old file gone) keeps its row
         and faces; a duplicate copies them. Either way no model runs."""
         path = str(photo.entry.path)
-        for row in self.cache.photos_with_digest(photo.digest):
-            if row.path == path:
-                continue
+        rows = [r for r in self.cache.photos_with_digest(photo.digest) if r.path != path]
+        for row in rows:
             gone = row.path not in self._plan.seen and not os.path.exists(row.path)
             if gone and row.id not in self._moved:
                 self._moved.add(row.id)
                 self.stats.photos_moved += 1
                 return MovePhoto(row.id, photo.entry)
+        for row in rows:
             if row.status == STATUS_NO_FACE or self.cache.has_embeddings(row.id, self.encoder_id):
                 return CopyPhoto(row.id, photo.entry)
         return None
@@ -239,5 +283,6 @@ class Indexer:
     def _report(self) -> None:
         if self.progress is not None:
             total = len(self._plan.read) + len(self._plan.embed)
-            self.progress(ScanProgress(self._done, total, self.stats.faces_new,
-                                       self.stats.photos_failed))
+            self.progress(
+                ScanProgress(self._done, total, self.stats.faces_new, self.stats.photos_failed)
+            )

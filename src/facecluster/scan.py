@@ -13,8 +13,9 @@ from .imageio import IMAGE_EXTENSIONS, NON_IMAGE_EXTENSIONS, looks_like_image
 from .records import FileEntry
 
 # Folders that hold thumbnails or trash, never originals (Synology, QNAP, Windows, macOS).
-SKIP_DIRS = frozenset({"@eaDir", "#recycle", "#snapshot", "$RECYCLE.BIN",
-                       "System Volume Information", "lost+found"})
+SKIP_DIRS = frozenset(
+    {"@eaDir", "#recycle", "#snapshot", "$RECYCLE.BIN", "System Volume Information", "lost+found"}
+)
 # A folder written by `facecluster group --out` carries this marker; it is never rescanned.
 OUTPUT_MARKER = ".facecluster-output"
 

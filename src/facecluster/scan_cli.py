@@ -15,17 +15,27 @@ from .records import ScanProgress, ScanStats
 def _console() -> Any:
     from rich.console import Console
 
-    return Console(stderr=True, highlight=False)
+    return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def run_scan(
-    paths: Sequence[Path], *, db: Path | None, model: str, weights: Path | None, device: str,
-    batch_size: int, workers: int | None, min_face: int, follow_symlinks: bool, rescan: bool,
-    show_progress: bool, quiet: bool,
+    paths: Sequence[Path],
+    *,
+    db: Path | None,
+    model: str,
+    weights: Path | None,
+    device: str,
+    batch_size: int,
+    workers: int | None,
+    min_face: int,
+    follow_symlinks: bool,
+    rescan: bool,
+    show_progress: bool,
+    quiet: bool,
 ) -> ScanStats:
     from .cache import FaceCache
     from .detect import Detector, resolve_device
-    from .encoders import ENCODERS, load_encoder, resolve
+    from .encoders import ENCODERS, encoder_identity, load_encoder, resolve
     from .encoders.facenet_paths import missing_message
     from .indexer import Indexer
 
@@ -35,18 +45,29 @@ def run_scan(
     console = _console()
     name = resolve(model, weights)
     with FaceCache(db or config.default_db_path()) as cache:
-        cache.lock()  # before loading models: a second scan is refused at once
-        dev = resolve_device(device)
-        _check_device(dev)
-        encoder = load_encoder(name, weights, dev)
-        detector = Detector(dev)
+        cache.lock()  # before anything slow: a second scan is refused at once
+        identity = encoder_identity(name, weights)
         if not quiet:
             note = ""
             if model == "auto" and name == "dlib-resnet":
                 note = f" (offline fallback; {missing_message('facenet-vggface2', 'vggface2')})"
-            console.print(f"model: {name}, {ENCODERS[name].dim}-D, on {dev}{note}")
-        indexer = Indexer(cache, detector, encoder, batch_size=batch_size, workers=workers,
-                          min_face=min_face, follow_symlinks=follow_symlinks, rescan=rescan)
+            console.print(f"model: {name}, {ENCODERS[name].dim}-D{note}")
+
+        def load_models() -> tuple[Detector, Any]:
+            dev = resolve_device(device)
+            _check_device(dev)
+            return Detector(dev), load_encoder(name, weights, dev)
+
+        indexer = Indexer(
+            cache,
+            identity,
+            load_models,
+            batch_size=batch_size,
+            workers=workers,
+            min_face=min_face,
+            follow_symlinks=follow_symlinks,
+            rescan=rescan,
+        )
         if show_progress and console.is_terminal:
             with _progress_bar(console) as bar:
                 indexer.progress = bar
@@ -68,14 +89,23 @@ class _progress_bar:
 
     def __init__(self, console: Any) -> None:
         from rich.progress import (
-            BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn,
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
         )
 
         self._progress = Progress(
-            TextColumn("scanning"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[rate]} photos/s"), TextColumn("{task.fields[faces]} faces"),
-            TextColumn("{task.fields[failed]}"), TimeRemainingColumn(),
-            console=console, transient=True,
+            TextColumn("scanning"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]} photos/s"),
+            TextColumn("{task.fields[faces]} faces"),
+            TextColumn("{task.fields[failed]}"),
+            TimeRemainingColumn(),
+            console=console,
+            transient=True,
         )
         self._task = self._progress.add_task("scan", total=None, rate="-", faces=0, failed="")
 
@@ -91,25 +121,32 @@ class _progress_bar:
         elapsed = task.elapsed or 0.0
         rate = f"{p.done / elapsed:.1f}" if elapsed > 0 and p.done else "-"
         failed = f"{p.failed} failed" if p.failed else ""
-        self._progress.update(self._task, total=p.total, completed=p.done, rate=rate,
-                              faces=p.faces, failed=failed)
+        self._progress.update(
+            self._task, total=p.total, completed=p.done, rate=rate, faces=p.faces, failed=failed
+        )
 
 
 def render_summary(stats: ScanStats, max_failures: int = 20) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"scan: {stats.model} on {stats.device}, {stats.seconds:.1f} s",
-                  show_header=False)
+    table = Table(
+        title=f"scan: {stats.model} on {stats.device}, {stats.seconds:.1f} s", show_header=False
+    )
     table.add_column(justify="left")
     table.add_column(justify="right")
     rows = [
-        ("photos found", stats.photos_total), ("new", stats.photos_new),
-        ("changed", stats.photos_changed), ("unchanged", stats.photos_unchanged),
-        ("moved or renamed", stats.photos_moved), ("removed", stats.photos_removed),
+        ("photos found", stats.photos_total),
+        ("new", stats.photos_new),
+        ("changed", stats.photos_changed),
+        ("unchanged", stats.photos_unchanged),
+        ("moved or renamed", stats.photos_moved),
+        ("removed", stats.photos_removed),
         ("re-embedded for this model", stats.photos_reembedded),
-        ("failed", stats.photos_failed), ("without a face", stats.no_face),
-        ("faces found now", stats.faces_new), ("faces in the index", stats.faces),
+        ("failed", stats.photos_failed),
+        ("without a face", stats.no_face),
+        ("faces found now", stats.faces_new),
+        ("faces in the index", stats.faces),
     ]
     for label, value in rows:
         if value or label in ("photos found", "faces in the index", "failed"):

@@ -8,7 +8,16 @@ from pathlib import Path
 from ..errors import UnknownModel
 from .base import Encoder, l2_normalize
 
-__all__ = ["Encoder", "EncoderInfo", "ENCODERS", "available", "load_encoder", "resolve", "l2_normalize"]
+__all__ = [
+    "Encoder",
+    "EncoderInfo",
+    "ENCODERS",
+    "available",
+    "encoder_identity",
+    "load_encoder",
+    "resolve",
+    "l2_normalize",
+]
 
 
 @dataclass(frozen=True)
@@ -22,12 +31,18 @@ class EncoderInfo:
 
 ENCODERS: dict[str, EncoderInfo] = {
     "facenet-vggface2": EncoderInfo(
-        "facenet-vggface2", 512, 1.1,
-        "FaceNet InceptionResnetV1 trained on VGGFace2 (LFW 99.65%)", "vggface2",
+        "facenet-vggface2",
+        512,
+        1.1,
+        "FaceNet InceptionResnetV1 trained on VGGFace2 (LFW 99.65%)",
+        "vggface2",
     ),
     "facenet-casia": EncoderInfo(
-        "facenet-casia", 512, 1.1,
-        "FaceNet InceptionResnetV1 trained on CASIA-WebFace (LFW 99.05%)", "casia-webface",
+        "facenet-casia",
+        512,
+        1.1,
+        "FaceNet InceptionResnetV1 trained on CASIA-WebFace (LFW 99.05%)",
+        "casia-webface",
     ),
     "dlib-resnet": EncoderInfo(
         "dlib-resnet", 128, 0.16, "dlib ResNet descriptor (LFW 99.38%), offline"
@@ -59,6 +74,20 @@ def resolve(name: str, weights: Path | None = None) -> str:
         known = ", ".join(["auto", *ENCODERS])
         raise UnknownModel(f"unknown model {name!r}; choose one of: {known}")
     return name
+
+
+def encoder_identity(name: str, weights: Path | None = None) -> dict[str, object]:
+    """The identity (name, weights hash, preprocessing) of an encoder, without loading it:
+    enough to tell which cached faces need embedding. Raises ModelUnavailable."""
+    name = resolve(name, weights)
+    info = ENCODERS[name]
+    if info.variant:
+        from .facenet_paths import facenet_identity, weights_for
+
+        return facenet_identity(name, weights_for(name, info.variant, weights))
+    from .dlib_resnet import dlib_identity
+
+    return dlib_identity()
 
 
 def load_encoder(name: str, weights: Path | None = None, device: str = "cpu") -> Encoder:

