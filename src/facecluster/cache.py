@@ -59,6 +59,26 @@ CREATE TABLE IF NOT EXISTS faces (
     landmarks BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS faces_photo ON faces(photo_id);
+CREATE TABLE IF NOT EXISTS persons (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    encoder_id INTEGER NOT NULL REFERENCES encoders(id),
+    name TEXT,
+    confirmed INTEGER NOT NULL DEFAULT 0,
+    created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS assignments (
+    face_id INTEGER NOT NULL REFERENCES faces(id) ON DELETE CASCADE,
+    encoder_id INTEGER NOT NULL REFERENCES encoders(id),
+    person_id INTEGER NOT NULL REFERENCES persons(id) ON DELETE CASCADE,
+    manual INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (face_id, encoder_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS assignments_person ON assignments(person_id);
+CREATE TABLE IF NOT EXISTS rejections (
+    face_id INTEGER NOT NULL REFERENCES faces(id) ON DELETE CASCADE,
+    person_id INTEGER NOT NULL REFERENCES persons(id) ON DELETE CASCADE,
+    PRIMARY KEY (face_id, person_id)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS embeddings (
     face_id INTEGER NOT NULL REFERENCES faces(id) ON DELETE CASCADE,
     encoder_id INTEGER NOT NULL REFERENCES encoders(id),

@@ -42,6 +42,17 @@ DbOption = Annotated[
         show_default=False,
     ),
 ]
+ModelOption = Annotated[
+    str,
+    typer.Option(
+        help="Encoder: auto, facenet-vggface2, facenet-casia or dlib-resnet. 'auto' uses "
+        "facenet-vggface2 when its weights are present, else dlib-resnet (offline)."
+    ),
+]
+WeightsOption = Annotated[
+    Path | None,
+    typer.Option(help=f"FaceNet weights file (or ${config.ENV_WEIGHTS}).", show_default=False),
+]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")]
 
@@ -93,17 +104,8 @@ def scan(
         list[Path], typer.Argument(help="Photo folders or files.", show_default=False)
     ],
     db: DbOption = None,
-    model: Annotated[
-        str,
-        typer.Option(
-            help="Encoder: auto, facenet-vggface2, facenet-casia or dlib-resnet. 'auto' uses "
-            "facenet-vggface2 when its weights are present, else dlib-resnet (offline)."
-        ),
-    ] = "auto",
-    weights: Annotated[
-        Path | None,
-        typer.Option(help=f"FaceNet weights file (or ${config.ENV_WEIGHTS}).", show_default=False),
-    ] = None,
+    model: ModelOption = "auto",
+    weights: WeightsOption = None,
     device: Annotated[Device, typer.Option(help="Where the networks run.")] = Device.auto,
     batch_size: Annotated[
         int, typer.Option(min=1, help="Photos per model batch and per database commit.")
@@ -209,3 +211,7 @@ def models(
 
 def main() -> None:
     app()
+
+
+# Commands defined in their own modules register themselves on `app` when imported.
+from . import cli_group, cli_search  # noqa: E402, F401

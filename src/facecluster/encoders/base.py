@@ -22,7 +22,6 @@ class Encoder(Protocol):
 
     name: str
     dim: int
-    default_threshold: float
 
     @property
     def identity(self) -> dict[str, object]: ...

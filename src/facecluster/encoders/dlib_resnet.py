@@ -70,7 +70,6 @@ def dlib_identity(flip: bool = True) -> dict[str, object]:
 class DlibResnetEncoder:
     name = "dlib-resnet"
     dim = 128
-    default_threshold = 0.16
 
     def __init__(self, flip: bool = True) -> None:
         d = models_dir()

@@ -34,7 +34,6 @@ def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
 
 class FacenetEncoder:
     dim = 512
-    default_threshold = 1.1  # the FaceNet paper's squared-L2 threshold on unit vectors
 
     def __init__(
         self, name: str, variant: str, weights: Path | None = None, device: str = "cpu"

@@ -1,0 +1,117 @@
+"""`group`: cluster the cached faces into persons with stable ids, ready for export."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .cache import FaceCache
+from .cluster import GroupSettings, cluster_faces
+from .errors import EmptyCache
+from .export import Grouping, ReportFace, ReportPerson
+from .people import People
+
+
+@dataclass(frozen=True)
+class GroupResult:
+    grouping: Grouping
+    faces: int
+    assigned: int
+    unknown: int
+    seconds: float
+    warnings: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict[str, object]:
+        return {
+            "persons": len(self.grouping.persons),
+            "faces": self.faces,
+            "faces_assigned": self.assigned,
+            "unknown": self.unknown,
+            "model": self.grouping.model,
+            **self.grouping.params,
+            "seconds": round(self.seconds, 3),
+            "warnings": self.warnings,
+        }
+
+
+def group_faces(
+    cache: FaceCache, encoder_id: int, model: str, settings: GroupSettings
+) -> GroupResult:
+    """Cluster every face of one encoder, carry ids and corrections over (see people.py)
+    and return the persons, largest first, with each face's distance to its person."""
+    start = time.perf_counter()
+    faces, vectors = cache.face_vectors(encoder_id)
+    if not faces:
+        raise EmptyCache("the database has no faces yet: run 'facecluster scan PATH' first")
+    labels = cluster_faces(
+        vectors,
+        method=settings.method,
+        threshold=settings.threshold,
+        linkage=settings.linkage,
+        min_cluster_size=settings.min_cluster_size,
+        min_samples=settings.min_samples,
+    )
+    people = People(cache, encoder_id)
+    ids = np.array([f.id for f in faces], dtype=np.int64)
+    assigned = people.regroup(ids, labels)
+    return GroupResult(
+        grouping=build_grouping(
+            cache, encoder_id, model, settings.as_dict(), faces, vectors, assigned
+        ),
+        faces=len(faces),
+        assigned=len(assigned),
+        unknown=len(faces) - len(assigned),
+        seconds=time.perf_counter() - start,
+    )
+
+
+def build_grouping(
+    cache: FaceCache,
+    encoder_id: int,
+    model: str,
+    params: dict[str, object],
+    faces: list,
+    vectors: np.ndarray,
+    assigned: dict[int, int],
+) -> Grouping:
+    row = {f.id: i for i, f in enumerate(faces)}
+    members: dict[int, list[int]] = {}
+    for fid, pid in assigned.items():
+        if fid in row:
+            members.setdefault(pid, []).append(row[fid])
+    persons = []
+    for person in People(cache, encoder_id).list():
+        idxs = sorted(members.get(person.id, []))
+        if not idxs:
+            continue
+        centre = vectors[idxs].mean(axis=0)
+        centre /= max(float(np.linalg.norm(centre)), 1e-12)
+        dist = np.clip(2.0 - 2.0 * (vectors[idxs] @ centre), 0.0, 4.0)
+        order = np.argsort(dist, kind="stable")  # most typical face first
+        persons.append(
+            ReportPerson(
+                person.id,
+                person.name,
+                tuple(_report_face(faces[idxs[j]], float(dist[j])) for j in order),
+            )
+        )
+    unknown = tuple(_report_face(f, None) for f in faces if f.id not in assigned)
+    return Grouping(tuple(persons), unknown, model, params)
+
+
+def _report_face(sf, distance: float | None) -> ReportFace:
+    box = tuple(float(v) for v in sf.face.box)
+    return ReportFace(sf.id, sf.path, box, float(sf.face.prob), distance)  # type: ignore[arg-type]
+
+
+def threshold_warning(model: str, threshold: float, calibrated: float) -> str | None:
+    """Thresholds do not carry across encoders: say so when one is far off this one's."""
+    if threshold > 2 * calibrated or threshold < calibrated / 2:
+        effect = "people merged" if threshold > calibrated else "people split"
+        return (
+            f"--threshold {threshold:g} is far from {model}'s calibrated {calibrated:g} "
+            f"(squared L2); expect {effect}; omit --threshold to use {calibrated:g}"
+        )
+    return None
