@@ -190,10 +190,12 @@ def people_list(
         print(f"{p.id:6d}  {p.label:30s}  {p.faces:5d} faces  {p.photos:5d} photos")
 
 
-def _people_call(ctx: typer.Context, action: Any) -> Any:
+def _people_call(ctx: typer.Context, opts: dict[str, Any], action: Any) -> Any:
     from .people import People
 
-    o = ctx.obj or {}
+    o = {k: v for k, v in (ctx.obj or {}).items() if v not in (None, False, "auto")}
+    o |= {k: v for k, v in opts.items() if v not in (None, False, "auto")}
+    ctx.obj = o
     try:
         cache, enc_id, _ = _open(o.get("db"), o.get("model", "auto"), o.get("weights"))
         with cache:
@@ -211,10 +213,20 @@ def _say(ctx: typer.Context, text: str, obj: object) -> None:
 
 @people_app.command("name")
 def people_name(
-    ctx: typer.Context, person: PersonArg, name: Annotated[str, typer.Argument(show_default=False)]
+    ctx: typer.Context,
+    person: PersonArg,
+    name: Annotated[str, typer.Argument(show_default=False)],
+    db: DbOption = None,
+    model: ModelOption = "auto",
+    weights: WeightsOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Name a person. Names survive re-grouping."""
-    p = _people_call(ctx, lambda pp: pp.rename(person, name))
+    p = _people_call(
+        ctx,
+        dict(db=db, model=model, weights=weights, json=as_json),
+        lambda pp: pp.rename(person, name),
+    )
     _say(ctx, f"person {p.id} is now {p.name}", {"id": p.id, "name": p.name})
 
 
@@ -223,9 +235,17 @@ def people_merge(
     ctx: typer.Context,
     into: PersonArg,
     others: Annotated[list[int], typer.Argument(show_default=False)],
+    db: DbOption = None,
+    model: ModelOption = "auto",
+    weights: WeightsOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Merge persons into the first one. They stay merged after re-grouping."""
-    p = _people_call(ctx, lambda pp: pp.merge(into, others))
+    p = _people_call(
+        ctx,
+        dict(db=db, model=model, weights=weights, json=as_json),
+        lambda pp: pp.merge(into, others),
+    )
     _say(
         ctx,
         f"person {p.id} ({p.label}) now has {p.faces} faces",
@@ -239,9 +259,17 @@ def people_split(
     person: PersonArg,
     faces: FacesArg,
     name: Annotated[str | None, typer.Option(show_default=False)] = None,
+    db: DbOption = None,
+    model: ModelOption = "auto",
+    weights: WeightsOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Move some faces of a person to a new person."""
-    p = _people_call(ctx, lambda pp: pp.split(person, faces, name))
+    p = _people_call(
+        ctx,
+        dict(db=db, model=model, weights=weights, json=as_json),
+        lambda pp: pp.split(person, faces, name),
+    )
     _say(
         ctx,
         f"new person {p.id} ({p.label}) with {p.faces} faces",
@@ -250,21 +278,51 @@ def people_split(
 
 
 @people_app.command("move-face")
-def people_move_face(ctx: typer.Context, person: PersonArg, faces: FacesArg) -> None:
+def people_move_face(
+    ctx: typer.Context,
+    person: PersonArg,
+    faces: FacesArg,
+    db: DbOption = None,
+    model: ModelOption = "auto",
+    weights: WeightsOption = None,
+    as_json: JsonOption = False,
+) -> None:
     """Put faces on a person for good, whatever the clustering says."""
-    p = _people_call(ctx, lambda pp: pp.move_faces(faces, person))
+    p = _people_call(
+        ctx,
+        dict(db=db, model=model, weights=weights, json=as_json),
+        lambda pp: pp.move_faces(faces, person),
+    )
     _say(ctx, f"person {p.id} ({p.label}) now has {p.faces} faces", {"id": p.id, "faces": p.faces})
 
 
 @people_app.command("remove-face")
-def people_remove_face(ctx: typer.Context, faces: FacesArg) -> None:
+def people_remove_face(
+    ctx: typer.Context,
+    faces: FacesArg,
+    db: DbOption = None,
+    model: ModelOption = "auto",
+    weights: WeightsOption = None,
+    as_json: JsonOption = False,
+) -> None:
     """Take faces away from their person for good (they become unknown)."""
-    n = _people_call(ctx, lambda pp: pp.remove_faces(faces))
+    n = _people_call(
+        ctx,
+        dict(db=db, model=model, weights=weights, json=as_json),
+        lambda pp: pp.remove_faces(faces),
+    )
     _say(ctx, f"removed {n} face(s) from their person", {"removed": n})
 
 
 @people_app.command("show")
-def people_show(ctx: typer.Context, person: PersonArg) -> None:
+def people_show(
+    ctx: typer.Context,
+    person: PersonArg,
+    db: DbOption = None,
+    model: ModelOption = "auto",
+    weights: WeightsOption = None,
+    as_json: JsonOption = False,
+) -> None:
     """A person's faces: face id and photo."""
 
     def action(pp: Any) -> tuple[Any, list[tuple[int, str]]]:
@@ -276,7 +334,7 @@ def people_show(ctx: typer.Context, person: PersonArg) -> None:
         ).fetchall()
         return p, rows
 
-    p, rows = _people_call(ctx, action)
+    p, rows = _people_call(ctx, dict(db=db, model=model, weights=weights, json=as_json), action)
     if (ctx.obj or {}).get("json"):
         _emit_json(
             {"id": p.id, "name": p.name, "faces": [{"face_id": r[0], "photo": r[1]} for r in rows]}

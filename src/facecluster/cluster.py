@@ -16,24 +16,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = [
-    "DENSE_LIMIT",
-    "HDBSCAN_DENSE_LIMIT",
-    "KNN",
-    "LINKAGES",
-    "agglomerative",
-    "apply_min_size",
-    "centroids",
-    "distance_to_centroid",
-    "hdbscan_labels",
-    "relabel",
-]
-
-DENSE_LIMIT = 20_000  # n(n-1)/2 float64 = 1.6 GB (scipy's nn_chain copies it: ~3.2 GB peak)
+DENSE_LIMIT = 20_000  # largest group clustered exactly: n(n-1)/2 float64 = 1.6 GB, x2 in scipy
 HDBSCAN_DENSE_LIMIT = 10_000  # hdbscan "generic" holds two n x n float64 matrices
 KNN = 40  # neighbours kept per face by the memory-linear paths
 LINKAGES = ("average", "complete", "single", "weighted")
 _BLOCK = 2048  # tile edge of the blockwise all-pairs pass (16 MB float32 tiles)
+_SLACK = 1e-4  # added to the threshold when finding components (float32 rounding margin)
 
 
 def _as_2d(emb: np.ndarray) -> np.ndarray:
@@ -296,26 +284,25 @@ def _graph(
 
 
 def _sparse(x: np.ndarray, threshold: float, linkage: str, knn: int, max_dense: int) -> np.ndarray:
-    """Memory-linear path: exact threshold components, then exact or kNN-graph linkage in each.
+    """Memory-linear path: threshold components, then exact or kNN-graph linkage inside each.
 
-    No linkage can merge two groups whose every cross pair is farther than the threshold,
-    so clusters never span components of the graph "d2 <= threshold": single linkage *is*
-    those components, and the other linkages are run per component, exactly (dense) up to
-    ``max_dense`` points and on the component's kNN graph (``_graph``) above that.
+    No linkage merges two groups whose every cross pair is farther than the threshold, so
+    clusters never span two components of the graph "d2 <= threshold" and each component
+    can be clustered on its own: exactly (``_dense``, float64) up to ``max_dense`` points,
+    on its kNN graph (``_graph``) above. Components are found from float32 products with
+    ``_SLACK`` added to the cut so rounding can only make them larger, never split one.
     """
     n = len(x)
     need_knn = linkage != "single" and n > max_dense
-    comp, kd, ki = _neighbours(x, threshold, knn if need_knn else 0)
-    if linkage == "single":
-        return comp
+    comp, kd, ki = _neighbours(x, threshold + _SLACK, knn if need_knn else 0)
     labels = np.empty(n, dtype=np.int64)
     order = np.argsort(comp, kind="stable")
     groups = np.split(order, np.flatnonzero(np.diff(comp[order])) + 1)
     local = np.full(n, -1, dtype=np.int64)
     offset = 0
     for g in groups:
-        if len(g) == 1:
-            sub = np.zeros(1, dtype=np.int64)
+        if len(g) == 1 or (len(g) > max_dense and linkage == "single"):
+            sub = np.zeros(len(g), dtype=np.int64)  # single linkage = the component
         elif len(g) <= max_dense:
             sub = _dense(x[g], threshold, linkage)
         else:
@@ -340,25 +327,27 @@ def agglomerative(
     """Hierarchical agglomerative clustering cut at a squared-L2 ``threshold``.
 
     ``linkage``: "average" (UPGMA on squared L2: merge while the mean pairwise d2 <=
-    threshold), "complete", "single" or "weighted" (WPGMA). ``method``: "dense" is scipy on
-    the full condensed matrix (O(n^2) memory); "sparse" is memory-linear (see ``_sparse``):
-    exact for single linkage and for components up to ``max_dense`` points (up to float32
-    rounding of d2 near the threshold), kNN-graph approximate above (``knn`` neighbours per
-    face, never merging a pair whose exact linkage value exceeds the threshold); "auto" is
-    dense up to ``max_dense`` points, else sparse.
+    threshold), "complete", "single" or "weighted" (WPGMA). ``method``: "dense" runs scipy
+    on the full condensed matrix (O(n^2) memory, reference); "sparse" (= "auto") splits the
+    faces into threshold components in one blockwise pass (O(n*knn) memory) and clusters
+    each exactly when it has at most ``max_dense`` faces, so it equals "dense" whenever
+    n <= max_dense, only much faster. Larger components use kNN-graph linkage (``knn``
+    neighbours a face): every merge it makes has an exact linkage value <= threshold, but
+    it can miss merges between clusters with no kNN edge between them (single linkage
+    there is the component itself, within float32 rounding of the threshold).
     """
     if linkage not in LINKAGES:
         raise ValueError(f"unknown linkage {linkage!r}; choose from {', '.join(LINKAGES)}")
     if method not in ("auto", "dense", "sparse"):
         raise ValueError(f"unknown method {method!r}; choose auto, dense or sparse")
-    if not threshold >= 0:
-        raise ValueError(f"threshold must be a squared L2 distance >= 0, got {threshold}")
+    if not 0 <= threshold < np.inf:
+        raise ValueError(f"threshold must be a finite squared L2 distance >= 0, got {threshold}")
     if min_cluster_size < 1 or knn < 1:
         raise ValueError("min_cluster_size and knn must be >= 1")
     x = _as_2d(emb)
     if len(x) < 2:
         labels = np.zeros(len(x), dtype=np.int64)
-    elif method == "dense" or (method == "auto" and len(x) <= max_dense):
+    elif method == "dense":
         labels = _dense(x, float(threshold), linkage)
     else:
         labels = _sparse(x, float(threshold), linkage, int(knn), int(max_dense))

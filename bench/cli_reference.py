@@ -1,0 +1,26 @@
+"""Print docs/cli.md from the commands' own --help texts: python bench/cli_reference.py"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+COMMANDS = [[], ["scan"], ["group"], ["people"], ["people", "name"], ["people", "merge"],
+            ["people", "split"], ["people", "move-face"], ["people", "remove-face"],
+            ["people", "show"], ["verify"], ["find"], ["eval"], ["models"]]
+
+
+def main() -> None:
+    print("# CLI reference\n")
+    print("Generated from the commands' `--help` by `python bench/cli_reference.py > docs/cli.md`.")
+    print("Every distance and threshold is a squared L2 distance between unit-length embeddings.\n")
+    for cmd in COMMANDS:
+        out = subprocess.run([sys.executable, "-m", "facecluster", *cmd, "--help"],
+                             capture_output=True, text=True, check=True,
+                             env={"COLUMNS": "100", "PATH": "/usr/bin:/bin"}).stdout
+        print(f"## facecluster {' '.join(cmd)}".rstrip() + "\n")
+        print("```text\n" + out.rstrip() + "\n```\n")
+
+
+if __name__ == "__main__":
+    main()
