@@ -60,7 +60,7 @@ def test_names_survive_and_new_people_get_new_ids(people):
     assert r2[int(ids[6])] not in (r[int(ids[0])], r[int(ids[3])])
     # A person who vanished from the clustering is gone unless named.
     r3 = p.regroup(ids, np.full(12, -1))
-    assert r3 == {} and [x.name for x in p.list(include_empty=True)] == ["Anna Smith"]
+    assert r3 == {} and [x.name for x in p.persons(include_empty=True)] == ["Anna Smith"]
 
 
 def test_merged_people_stay_merged(people):
@@ -115,4 +115,4 @@ def test_bad_ids_are_clear_errors(people):
     with pytest.raises(PersonError, match="no face"):
         p.remove_faces([10**6])
     with pytest.raises(PersonError, match="empty"):
-        p.rename(p.list()[0].id, "   ")
+        p.rename(p.persons()[0].id, "   ")

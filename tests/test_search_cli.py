@@ -88,9 +88,9 @@ def test_find_errors(library, tmp_path):
     assert missing.exit_code == 2 and "no face database" in missing.stderr
 
 
-def test_eval_reports_clustering_and_verification(library, tmp_path):
-    root, _, people = library
-    result = runner.invoke(app, ["eval", str(root), "--db", str(tmp_path / "eval.db"), "--json",
+def test_eval_reports_clustering_and_verification(library):
+    root, db, people = library  # already scanned: eval reuses the cache
+    result = runner.invoke(app, ["eval", str(root), "--db", str(db), "--json",
                                  "--sweep", "0.13:0.17:0.02"])
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)

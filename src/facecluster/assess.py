@@ -18,14 +18,7 @@ def predict(lab: LabelledFaces, settings: GroupSettings) -> np.ndarray:
     """Cluster every face of the set (background faces too, as `group` would) and return
     the labels of the labelled faces."""
     vectors = np.concatenate([lab.vectors, lab.other_vectors])
-    labels = cluster_faces(
-        vectors,
-        method=settings.method,
-        threshold=settings.threshold,
-        linkage=settings.linkage,
-        min_cluster_size=settings.min_cluster_size,
-        min_samples=settings.min_samples,
-    )
+    labels = cluster_faces(vectors, settings)
     return labels[: len(lab.labels)]
 
 

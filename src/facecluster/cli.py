@@ -198,7 +198,7 @@ def models(
         table.add_column(col)
     for r in rows:
         mark = "yes" if r["available"] else "no"
-        name = f"{r['name']} (auto)" if r["auto"] else r["name"]
+        name = f"{r['name']} (auto)" if r["auto"] else str(r["name"])
         table.add_row(
             name,
             str(r["dim"]),

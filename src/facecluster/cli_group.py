@@ -176,7 +176,7 @@ def people_list(
     try:
         cache, enc_id, _ = _open(db, model, weights)
         with cache:
-            persons = People(cache, enc_id).list()
+            persons = People(cache, enc_id).persons()
     except FaceclusterError as err:
         raise _fail(err) from None
     if as_json:

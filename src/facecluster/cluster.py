@@ -455,23 +455,6 @@ def distance_to_centroid(emb: np.ndarray, labels: np.ndarray) -> np.ndarray:
 METHODS = ("agglomerative", "hdbscan")
 
 
-def cluster_faces(
-    emb: np.ndarray,
-    *,
-    method: str = "agglomerative",
-    threshold: float = 0.155,
-    linkage: str = "weighted",
-    min_cluster_size: int = 2,
-    min_samples: int | None = None,
-) -> np.ndarray:
-    """The one entry point `group` and `eval` use: labels for every face, -1 = unknown."""
-    if method == "agglomerative":
-        return agglomerative(emb, threshold, linkage, min_cluster_size=min_cluster_size)
-    if method == "hdbscan":
-        return hdbscan_labels(emb, max(2, min_cluster_size), min_samples)
-    raise ValueError(f"unknown clustering method {method!r}; choose one of {', '.join(METHODS)}")
-
-
 @dataclass(frozen=True)
 class GroupSettings:
     method: str = "agglomerative"
@@ -491,3 +474,16 @@ class GroupSettings:
         else:
             d |= {"min_samples": self.min_samples}
         return d
+
+
+def cluster_faces(emb: np.ndarray, settings: GroupSettings) -> np.ndarray:
+    """The one entry point `group` and `eval` use: labels for every face, -1 = unknown."""
+    if settings.method == "agglomerative":
+        return agglomerative(
+            emb, settings.threshold, settings.linkage, min_cluster_size=settings.min_cluster_size
+        )
+    if settings.method == "hdbscan":
+        return hdbscan_labels(emb, max(2, settings.min_cluster_size), settings.min_samples)
+    raise ValueError(
+        f"unknown clustering method {settings.method!r}; choose one of {', '.join(METHODS)}"
+    )

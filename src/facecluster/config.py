@@ -17,6 +17,9 @@ DETECT_MAX_SIDE = 1280
 # JPEGs are decoded at a reduced scale (draft mode) but never below this long side,
 # so a face that fills 1/10 of the frame still has >= 150 px for the encoder.
 DECODE_MIN_SIDE = 2048
+# Other formats (HEIC, PNG, ...) decode at full size; larger results are shrunk to this
+# long side so that photos in flight stay bounded in memory (about 28 MB each).
+DECODE_MAX_SIDE = 3072
 # Refuse to decode more than this many pixels (after draft reduction): a guard
 # against decompression bombs that still accepts 100+ MP panoramas as JPEG.
 MAX_DECODE_PIXELS = 180_000_000

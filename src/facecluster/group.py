@@ -45,14 +45,7 @@ def group_faces(
     faces, vectors = cache.face_vectors(encoder_id)
     if not faces:
         raise EmptyCache("the database has no faces yet: run 'facecluster scan PATH' first")
-    labels = cluster_faces(
-        vectors,
-        method=settings.method,
-        threshold=settings.threshold,
-        linkage=settings.linkage,
-        min_cluster_size=settings.min_cluster_size,
-        min_samples=settings.min_samples,
-    )
+    labels = cluster_faces(vectors, settings)
     people = People(cache, encoder_id)
     ids = np.array([f.id for f in faces], dtype=np.int64)
     assigned = people.regroup(ids, labels)
@@ -82,7 +75,7 @@ def build_grouping(
         if fid in row:
             members.setdefault(pid, []).append(row[fid])
     persons = []
-    for person in People(cache, encoder_id).list():
+    for person in People(cache, encoder_id).persons():
         idxs = sorted(members.get(person.id, []))
         if not idxs:
             continue

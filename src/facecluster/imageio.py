@@ -109,12 +109,13 @@ def _to_rgb(im: Image.Image) -> Image.Image:
     if mode == "LAB":
         from PIL import ImageCms
 
-        return ImageCms.applyTransform(
+        converted = ImageCms.applyTransform(
             im,
             ImageCms.buildTransform(
                 ImageCms.createProfile("LAB"), ImageCms.createProfile("sRGB"), "LAB", "RGB"
             ),
         )
+        return converted if converted is not None else im.convert("RGB")
     return im.convert("RGB")
 
 
@@ -150,6 +151,12 @@ def decode(data: bytes, max_pixels: int | None = None) -> tuple[np.ndarray, int,
                     f"({full_w * full_h / 1e6:.0f} MP, limit {limit / 1e6:.0f} MP)"
                 )
             im.load()
+            if max(im.size) > config.DECODE_MAX_SIDE:
+                f = config.DECODE_MAX_SIDE / max(im.size)
+                size = (max(1, round(im.size[0] * f)), max(1, round(im.size[1] * f)))
+                exif = im.getexif()
+                im = im.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
+                im.info["exif"] = exif.tobytes()
             scale = im.size[0] / full_w
             orientation = im.getexif().get(0x0112, 1)
             upright = ImageOps.exif_transpose(im) or im

@@ -208,6 +208,11 @@ class Indexer:
                     ):
                         reembed.append((res, reuse.photo_id))
 
+        if not detect and not reembed:  # failures, moves and copies need no model
+            self.cache.apply(ops, self.encoder_id)
+            self._done += len(batch)
+            self._report()
+            return
         detector, encoder = self.models
         found = detect_photos(detector, detect, self.min_face)
         chips: list[np.ndarray] = []

@@ -70,7 +70,7 @@ def load_labelled(cache: FaceCache, encoder_id: int, root: Path) -> LabelledFace
     sizes = cache.photo_sizes(list(by_photo))
     photo_paths = [p for p in cache.photo_index() if p.startswith(str(root).rstrip("/") + "/")]
     labelled_photos = [p for p in photo_paths if identity_of(p, root) is not None]
-    names = sorted({identity_of(p, root) for p in labelled_photos} - {None})  # type: ignore[arg-type]
+    names = sorted({n for p in labelled_photos if (n := identity_of(p, root)) is not None})
     index = {n: i for i, n in enumerate(names)}
     keep, others, labels = [], [], []
     for photo_id, idxs in by_photo.items():

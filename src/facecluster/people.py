@@ -51,7 +51,7 @@ class People:
         self.encoder_id = encoder_id
 
     # -- reading --------------------------------------------------------------------------
-    def list(self, include_empty: bool = False) -> list[Person]:
+    def persons(self, include_empty: bool = False) -> list[Person]:
         rows = self.db.execute(
             "SELECT p.id, p.name, COUNT(a.face_id), COUNT(DISTINCT f.photo_id), p.confirmed "
             "FROM persons p LEFT JOIN assignments a ON a.person_id = p.id "
@@ -63,7 +63,7 @@ class People:
         return people if include_empty else [p for p in people if p.faces]
 
     def get(self, person_id: int) -> Person:
-        for p in self.list(include_empty=True):
+        for p in self.persons(include_empty=True):
             if p.id == person_id:
                 return p
         raise PersonError(f"no person {person_id}; 'facecluster people' lists them")
