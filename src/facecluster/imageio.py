@@ -151,15 +151,13 @@ def decode(data: bytes, max_pixels: int | None = None) -> tuple[np.ndarray, int,
                     f"({full_w * full_h / 1e6:.0f} MP, limit {limit / 1e6:.0f} MP)"
                 )
             im.load()
-            if max(im.size) > config.DECODE_MAX_SIDE:
-                f = config.DECODE_MAX_SIDE / max(im.size)
-                size = (max(1, round(im.size[0] * f)), max(1, round(im.size[1] * f)))
-                exif = im.getexif()
-                im = im.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
-                im.info["exif"] = exif.tobytes()
-            scale = im.size[0] / full_w
             orientation = im.getexif().get(0x0112, 1)
-            upright = ImageOps.exif_transpose(im) or im
+            upright: Image.Image = ImageOps.exif_transpose(im) or im
+            if max(upright.size) > config.DECODE_MAX_SIDE:
+                f = config.DECODE_MAX_SIDE / max(upright.size)
+                size = (max(1, round(upright.size[0] * f)), max(1, round(upright.size[1] * f)))
+                upright = upright.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
+            scale = max(upright.size) / max(full_w, full_h)
             rgb = _to_rgb(upright)
             arr = np.asarray(rgb, dtype=np.uint8)
     except ImageError:
