@@ -450,6 +450,3 @@ class FaceCache:
     def remove_photos(self, photo_ids: Sequence[int]) -> None:
         with self.transaction() as db:
             db.executemany("DELETE FROM photos WHERE id = ?", [(i,) for i in photo_ids])
-
-    def integrity_ok(self) -> bool:
-        return self.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
