@@ -120,6 +120,13 @@ def scan(
     follow_symlinks: Annotated[bool, typer.Option(help="Follow symbolic links.")] = False,
     rescan: Annotated[bool, typer.Option(help="Re-read every photo, changed or not.")] = False,
     strict: Annotated[bool, typer.Option(help="Exit 1 when any photo failed.")] = False,
+    profile: Annotated[
+        bool,
+        typer.Option(
+            help="Print where the time went: read, decode, each detection stage, align, "
+            "embed, database (--json always has it under 'timings')."
+        ),
+    ] = False,
     as_json: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
@@ -153,9 +160,11 @@ def scan(
     if as_json:
         _emit_json(stats.as_dict())
     elif not quiet:
-        from .scan_cli import render_summary
+        from .scan_cli import render_profile, render_summary
 
         render_summary(stats)
+        if profile:
+            render_profile(stats)
     if strict and stats.photos_failed:
         raise typer.Exit(EXIT_FAILED)
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from . import config
+from .mtcnn import Timings
 from .records import Face
 
 # MTCNN's last stage outputs a face probability; below this we call it a false positive
@@ -15,10 +15,6 @@ from .records import Face
 MIN_PROB = 0.92
 # P-net cannot see faces smaller than 12 px in the image it is given.
 _MTCNN_MIN_PX = 12
-# Faces cut by the frame (selfies, group photos) are found far more often when the image
-# is padded: on the edge selfie MTCNN finds 4 of 7 faces unpadded, 5 with 10% and 6 with
-# 20% black padding on each side; no other edge photo changes (docs/design.md).
-PAD_FRACTION = 0.2
 
 
 def resolve_device(device: str = "auto") -> str:
@@ -36,59 +32,49 @@ def resolve_device(device: str = "auto") -> str:
 
 
 class Detector:
-    """MTCNN over batches of RGB uint8 arrays. Faces come back in the array's coordinates."""
+    """MTCNN over batches of RGB uint8 arrays. Faces come back in the array's coordinates.
+
+    Faces cut by the frame are found: see ``mtcnn.LEVEL_PAD`` (docs/design.md)."""
 
     name = "mtcnn"
 
     def __init__(self, device: str = "cpu", min_prob: float = MIN_PROB) -> None:
-        import torch
-        from facenet_pytorch import MTCNN
+        from .mtcnn import Mtcnn
 
         self.device = device
         self.min_prob = min_prob
-        self._torch = torch
-        self._mtcnn = MTCNN(keep_all=True, device=torch.device(device), post_process=False)
-
-    @property
-    def identity(self) -> dict[str, object]:
-        return {
-            "detector": "facenet-pytorch MTCNN",
-            "min_prob": self.min_prob,
-            "detect_max_side": config.DETECT_MAX_SIDE,
-            "pad_fraction": PAD_FRACTION,
-        }
+        self._mtcnn = Mtcnn(device)
 
     def detect(
-        self, images: Sequence[np.ndarray], min_sizes: Sequence[float] | None = None
+        self,
+        images: Sequence[np.ndarray],
+        min_sizes: Sequence[float] | None = None,
+        timings: Timings | None = None,
     ) -> list[list[Face]]:
         """Detect faces in each image; images of equal size go through MTCNN as one batch.
 
         ``min_sizes[i]`` is the smallest face side to keep in image i, in its pixels
-        (MTCNN itself cannot see faces under 12 px)."""
+        (MTCNN itself cannot see faces under 12 px). ``timings`` accumulates the seconds
+        of each MTCNN stage."""
         sizes = list(min_sizes) if min_sizes is not None else [20.0] * len(images)
         out: list[list[Face]] = [[] for _ in images]
         groups: dict[tuple[int, ...], list[int]] = defaultdict(list)
         for i, img in enumerate(images):
             groups[img.shape].append(i)
         for idxs in groups.values():
-            smallest = min(sizes[i] for i in idxs)
-            self._mtcnn.min_face_size = max(_MTCNN_MIN_PX, int(smallest))
-            pad = int(round(max(images[idxs[0]].shape[:2]) * PAD_FRACTION))
+            smallest = max(_MTCNN_MIN_PX, min(sizes[i] for i in idxs))
             batch = np.stack([images[i] for i in idxs])
-            if pad:
-                batch = np.pad(batch, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
-            with self._torch.inference_mode():
-                boxes, probs, points = self._mtcnn.detect(batch, landmarks=True)
-            for i, b, p, lm in zip(idxs, boxes, probs, points, strict=True):
-                out[i] = self._faces(b, p, lm, sizes[i], pad)
+            found = self._mtcnn.detect(batch, smallest, timings)
+            for i, (boxes, probs, points) in zip(idxs, found, strict=True):
+                out[i] = self._faces(boxes, probs, points, sizes[i])
         return out
 
-    def _faces(self, boxes, probs, points, min_size: float, pad: int) -> list[Face]:
-        if boxes is None:
-            return []
-        boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4) - pad
+    def _faces(
+        self, boxes: np.ndarray, probs: np.ndarray, points: np.ndarray, min_size: float
+    ) -> list[Face]:
+        boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
         probs = np.asarray(probs, dtype=np.float32).reshape(-1)
-        points = np.asarray(points, dtype=np.float32).reshape(-1, 5, 2) - pad
+        points = np.asarray(points, dtype=np.float32).reshape(-1, 5, 2)
         faces = []
         for box, prob, lm in zip(boxes, probs, points, strict=True):
             side = min(box[2] - box[0], box[3] - box[1])

@@ -30,6 +30,7 @@ from .cache import (
 from .detect import Detector, scale_face
 from .encoders import Encoder
 from .errors import ImageError
+from .mtcnn import Timings
 from .records import DecodedPhoto, Face, Failure, FileEntry, ScanProgress, ScanStats
 from .scan import Plan, plan, walk
 
@@ -38,11 +39,13 @@ ProgressFn = Callable[[ScanProgress], None]
 
 def load_photo(entry: FileEntry) -> DecodedPhoto | Failure:
     """Read, hash and decode one file (runs in a worker thread). Never raises."""
+    start = time.perf_counter()
     try:
         data = entry.path.read_bytes()
     except OSError as exc:
         return Failure(str(entry.path), f"cannot read: {exc.strerror or exc}")
     digest = hashlib.blake2b(data, digest_size=16).hexdigest()
+    read = time.perf_counter()
     try:
         image, width, height, scale = imageio.decode(data)
         small, small_scale = imageio.resize_max(image, config.DETECT_MAX_SIDE)
@@ -50,15 +53,30 @@ def load_photo(entry: FileEntry) -> DecodedPhoto | Failure:
         return Failure(str(entry.path), str(exc))
     except Exception as exc:  # a decoder bug must not stop the scan
         return Failure(str(entry.path), f"cannot decode: {type(exc).__name__}: {exc}"[:200])
-    return DecodedPhoto(entry, digest, width, height, image, scale, small, small_scale)
+    decoded = time.perf_counter()
+    return DecodedPhoto(
+        entry,
+        digest,
+        width,
+        height,
+        image,
+        scale,
+        small,
+        small_scale,
+        read_seconds=read - start,
+        decode_seconds=decoded - read,
+    )
 
 
 def detect_photos(
-    detector: Detector, photos: Sequence[DecodedPhoto], min_face: float
+    detector: Detector,
+    photos: Sequence[DecodedPhoto],
+    min_face: float,
+    timings: Timings | None = None,
 ) -> list[list[Face]]:
     """Faces of each photo, in the coordinates of its upright original."""
     found = detector.detect(
-        [p.small for p in photos], [min_face * p.scale * p.small_scale for p in photos]
+        [p.small for p in photos], [min_face * p.scale * p.small_scale for p in photos], timings
     )
     return [
         [scale_face(f, 1.0 / (p.scale * p.small_scale)) for f in faces]
@@ -139,12 +157,17 @@ class Indexer:
             self.encoder_id = self.cache.encoder_id(self.identity) or 0
             index = self.cache.photo_index()
             missing = self.cache.photos_missing_embeddings(self.encoder_id)
+            self._tick("read index", start)
+            started = time.perf_counter()
             self._plan = plan(walk(roots, self.follow_symlinks), index, missing, self.rescan)
+            self._tick("walk and compare", started)
             self.stats.photos_total = self._plan.total
             self.stats.photos_unchanged = self._plan.unchanged
             self._run()
+            started = time.perf_counter()
             self._prune(roots, index)
             self.stats.faces = self.cache.count_faces(self.encoder_id, [str(r) for r in roots])
+            self._tick("prune and count", started)
         finally:
             self.cache.unlock()
         self.stats.seconds = time.perf_counter() - start
@@ -175,7 +198,13 @@ class Indexer:
             while pending:
                 entry, photo_id, fut = pending.popleft()
                 fill()
-                batch.append((entry, photo_id, fut.result()))
+                waited = time.perf_counter()
+                res = fut.result()
+                self._tick("wait for decode", waited)
+                if not isinstance(res, Failure):
+                    self._add("read (threads)", res.read_seconds)
+                    self._add("decode (threads)", res.decode_seconds)
+                batch.append((entry, photo_id, res))
                 if len(batch) >= self.batch_size:
                     self._process(batch)
                     batch = []
@@ -209,12 +238,11 @@ class Indexer:
                         reembed.append((res, reuse.photo_id))
 
         if not detect and not reembed:  # failures, moves and copies need no model
-            self.cache.apply(ops, self.encoder_id)
-            self._done += len(batch)
-            self._report()
+            self._commit(ops, len(batch))
             return
         detector, encoder = self.models
-        found = detect_photos(detector, detect, self.min_face)
+        found = detect_photos(detector, detect, self.min_face, self.stats.timings)
+        started = time.perf_counter()
         chips: list[np.ndarray] = []
         writes: list[tuple[DecodedPhoto, list[Face]]] = []
         for photo, faces in zip(detect, found, strict=True):
@@ -226,8 +254,11 @@ class Indexer:
             chips += face_chips(encoder, photo, [s.face for s in known])
             stored.append(known)
             self.stats.photos_reembedded += 1
+        self._tick("align", started)
 
+        started = time.perf_counter()
         vectors = encoder.embed(chips)
+        self._tick("embed", started)
         self.stats.embeddings_computed += len(chips)
         at = 0
         for photo, faces in writes:
@@ -244,9 +275,20 @@ class Indexer:
         for known in stored:
             ops.append(AddEmbeddings([s.id for s in known], vectors[at : at + len(known)]))
             at += len(known)
+        self._commit(ops, len(batch))
+
+    def _commit(self, ops: list[Op], photos: int) -> None:
+        started = time.perf_counter()
         self.cache.apply(ops, self.encoder_id)
-        self._done += len(batch)
+        self._tick("database", started)
+        self._done += photos
         self._report()
+
+    def _tick(self, stage: str, started: float) -> None:
+        self._add(stage, time.perf_counter() - started)
+
+    def _add(self, stage: str, seconds: float) -> None:
+        self.stats.timings[stage] = self.stats.timings.get(stage, 0.0) + seconds
 
     def _count_read(self, entry: FileEntry) -> None:
         if str(entry.path) in self._plan.new:

@@ -34,6 +34,8 @@ class DecodedPhoto:
     scale: float
     small: np.ndarray  # ``image`` shrunk for detection
     small_scale: float  # pixels of ``small`` per pixel of ``image``
+    read_seconds: float = 0.0  # reading and hashing the file (in a worker thread)
+    decode_seconds: float = 0.0  # decoding and shrinking (in a worker thread)
 
 
 @dataclass(frozen=True, eq=False)
@@ -80,6 +82,8 @@ class ScanStats:
     device: str = ""
     seconds: float = 0.0
     failures: list[Failure] = field(default_factory=list)
+    # Seconds per pipeline stage (see ``Indexer``); worker-thread stages overlap the others.
+    timings: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -99,6 +103,7 @@ class ScanStats:
             "device": self.device,
             "seconds": round(self.seconds, 3),
             "failures": [{"path": f.path, "error": f.error} for f in self.failures],
+            "timings": {k: round(v, 3) for k, v in self.timings.items()},
         }
 
 

@@ -160,3 +160,24 @@ def render_summary(stats: ScanStats, max_failures: int = 20) -> None:
             err.print(f"... and {len(stats.failures) - max_failures} more (--json lists all)")
     if stats.photos_total and stats.seconds > 0:
         sys.stdout.flush()
+
+
+def render_profile(stats: ScanStats) -> None:
+    """The stage timings of a scan, slowest first, with their share of the wall time."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"where the time went ({stats.seconds:.1f} s wall)")
+    table.add_column("stage")
+    table.add_column("seconds", justify="right")
+    table.add_column("of wall", justify="right")
+    table.add_column("per photo", justify="right")
+    photos = max(1, stats.photos_new + stats.photos_changed + stats.photos_reembedded)
+    wall = max(stats.seconds, 1e-9)
+    for stage, sec in sorted(stats.timings.items(), key=lambda kv: -kv[1]):
+        table.add_row(stage, f"{sec:.2f}", f"{sec / wall:.0%}", f"{sec / photos * 1000:.0f} ms")
+    Console().print(table)
+    Console().print(
+        "(threads) stages run in the decode pool, overlapping the model stages; "
+        "'wait for decode' is the time the models sat idle waiting for them."
+    )
