@@ -214,4 +214,4 @@ def main() -> None:
 
 
 # Commands defined in their own modules register themselves on `app` when imported.
-from . import cli_group, cli_search  # noqa: E402, F401
+from . import cli_group, cli_search, cli_train  # noqa: E402, F401
