@@ -348,6 +348,7 @@ def render(result: Any) -> None:
     ]
     if d["faces_projected"]:
         lines.append(f"cached faces projected into the new encoder: {d['faces_projected']}")
-    lines.append(f"use it: --model {d['name']} (if saved by name) or --model {d['out']}")
+    by_name = Path(d["out"]).parent == config.data_dir() / "models"
+    lines.append(f"use it: --model {d['name'] if by_name else d['out']}")
     for line in lines:
         console.print(line, markup=False, highlight=False)
