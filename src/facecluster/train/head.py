@@ -27,13 +27,14 @@ if TYPE_CHECKING:
 
 
 class HeadTask:
-    def __init__(self, vectors: np.ndarray, hidden: int, device: str) -> None:
+    def __init__(self, vectors: np.ndarray, hidden: int, device: str, seed: int = 0) -> None:
         import torch
 
         from ..encoders.trained import HeadNet
 
         self.device = torch.device(device)
         self.x = torch.from_numpy(np.ascontiguousarray(vectors, np.float32)).to(self.device)
+        torch.manual_seed(seed)
         self.net: torch.nn.Module = HeadNet(int(vectors.shape[1]), hidden).to(self.device)
 
     def trainable(self) -> Iterable[torch.nn.Parameter]:
@@ -90,17 +91,24 @@ def train_head(
     data = data_digest(
         vectors.tobytes(), labels.tobytes(), "\n".join(identities), json.dumps(base_identity)
     )
-    task = HeadTask(vectors, cfg.hidden, device)
-    result = fit(
-        task,
-        labels,
-        cfg,
-        data=data,
-        checkpoint=ckpt,
-        resume=resume,
-        progress=progress,
-        device=device,
-    )
+    import torch
+
+    task = HeadTask(vectors, cfg.hidden, device, cfg.seed)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the head's matrices are tiny: threads only add sync waits
+    try:
+        result = fit(
+            task,
+            labels,
+            cfg,
+            data=data,
+            checkpoint=ckpt,
+            resume=resume,
+            progress=progress,
+            device=device,
+        )
+    finally:
+        torch.set_num_threads(threads)
     threshold, note = calibrate(result, base_threshold)
     meta: dict[str, Any] = {
         "name": name,
