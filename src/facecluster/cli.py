@@ -45,8 +45,9 @@ DbOption = Annotated[
 ModelOption = Annotated[
     str,
     typer.Option(
-        help="Encoder: auto, facenet-vggface2, facenet-casia or dlib-resnet. 'auto' uses "
-        "facenet-vggface2 when its weights are present, else dlib-resnet (offline)."
+        help="Encoder: auto, facenet-vggface2, facenet-casia, dlib-resnet, or one made by "
+        "'facecluster train' (BASE+NAME or a .pt file). 'auto' uses facenet-vggface2 when "
+        "its weights are present, else dlib-resnet (offline)."
     ),
 ]
 WeightsOption = Annotated[
