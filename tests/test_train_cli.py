@@ -100,7 +100,7 @@ def test_train_scratch_loss_falls(tmp_path: Path) -> None:
         "--extra-negatives",
         "0",
         "--epochs",
-        "4",
+        "8",
         "--val-fraction",
         "0",
         "--device",
