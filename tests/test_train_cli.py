@@ -120,3 +120,28 @@ def test_train_scratch_loss_falls(tmp_path: Path) -> None:
         app, ["eval", str(photos), "--db", str(tmp_path / "e.db"), "--model", str(out), "--json"]
     )
     assert r.exit_code == 0, r.output
+
+
+@pytest.mark.model
+@pytest.mark.shared_data
+def test_train_finetune_from_a_weights_file(tmp_path: Path, fake_facenet_weights: Path) -> None:
+    import numpy as np
+
+    from facecluster.encoders import load_encoder, resolve
+    from facecluster.encoders.trained import TrainedFacenetEncoder
+
+    photos = copy_photos(tmp_path / "people", {"Ariel_Sharon": 2, "Barack_Obama": 2})
+    out = tmp_path / "ft.pt"
+    args = ["train", str(photos), "--out", str(out), "--mode", "finetune", "--weights"]
+    args += [str(fake_facenet_weights), "-P", "2", "-K", "2", "--extra-negatives", "0"]
+    args += ["--epochs", "1", "--val-fraction", "0", "--device", "cpu", "--json"]
+    r = runner.invoke(app, args)
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.output)
+    assert doc["name"] == "facenet-vggface2+ft" and doc["train_faces"] == 4
+    assert doc["history"][1]["triplets"] == 4  # 2 identities x 2 ordered pairs
+    enc = load_encoder(resolve(str(out)))
+    assert isinstance(enc, TrainedFacenetEncoder)
+    assert enc.identity["base"]["weights_sha256"]  # the facenet weights it started from
+    v = enc.embed([np.zeros((160, 160, 3), np.uint8)])
+    assert v.shape == (1, 512) and abs(float(np.linalg.norm(v)) - 1) < 1e-5
