@@ -14,7 +14,18 @@ DEV = DATA / "dev"
 EDGE = DATA / "edge"
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--run-slow", action="store_true", help="also run tests marked slow (minutes each)"
+    )
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not config.getoption("--run-slow") and "slow" not in (config.option.markexpr or ""):
+        skip_slow = pytest.mark.skip(reason="slow: run with --run-slow or -m slow")
+        for item in items:
+            if "slow" in item.keywords:
+                item.add_marker(skip_slow)
     if not DEV.is_dir():
         skip = pytest.mark.skip(reason=f"shared photos not found at {DATA}")
         for item in items:

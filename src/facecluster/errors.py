@@ -55,3 +55,7 @@ class EncoderMismatch(CacheError):
 
 class EmptyCache(FaceclusterError):
     """The database holds no faces for the requested encoder."""
+
+
+class TrainingError(FaceclusterError):
+    """Training cannot start or resume: too little data, a checkpoint of another run."""

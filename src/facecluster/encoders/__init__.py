@@ -1,4 +1,10 @@
-"""Encoder registry. Importing this package is cheap: backends load torch or dlib lazily."""
+"""Encoder registry. Importing this package is cheap: backends load torch or dlib lazily.
+
+Besides the built-in encoders, ``resolve`` accepts encoders made by ``facecluster train``:
+a model file (``path/to/file.pt``) or the name of one in the models folder
+(``dlib-resnet+friends``); it registers them in ``ENCODERS`` so that callers look them up
+like the others.
+"""
 
 from __future__ import annotations
 
@@ -27,6 +33,7 @@ class EncoderInfo:
     default_threshold: float  # squared L2 between unit vectors
     description: str
     variant: str = ""
+    path: str = ""  # model file of a trained encoder (facecluster train)
 
 
 ENCODERS: dict[str, EncoderInfo] = {
@@ -54,6 +61,11 @@ ENCODERS: dict[str, EncoderInfo] = {
 def available(name: str, weights: Path | None = None) -> bool:
     """Whether the encoder can be loaded without a download."""
     info = ENCODERS[name]
+    if info.path:
+        from .trained import ARCH_HEAD, read_model
+
+        mf = read_model(Path(info.path))
+        return mf.architecture != ARCH_HEAD or available(mf.base, weights)
     if info.variant:
         from .facenet_paths import find_weights
 
@@ -71,10 +83,31 @@ def resolve(name: str, weights: Path | None = None) -> str:
     """'auto' becomes facenet-vggface2 when its weights are at hand, else dlib-resnet."""
     if name == "auto":
         return "facenet-vggface2" if available("facenet-vggface2", weights) else "dlib-resnet"
-    if name not in ENCODERS:
-        known = ", ".join(["auto", *ENCODERS])
-        raise UnknownModel(f"unknown model {name!r}; choose one of: {known}")
-    return name
+    if name in ENCODERS:  # built in, or a trained model this process already resolved
+        return name
+    if "+" in name or name.endswith(".pt") or "/" in name:
+        return register_trained(name)
+    known = ", ".join(["auto", *(n for n, i in ENCODERS.items() if not i.path)])
+    raise UnknownModel(
+        f"unknown model {name!r}; choose one of: {known}, a trained model "
+        "(BASE+NAME) or a model file"
+    )
+
+
+def register_trained(name: str) -> str:
+    """Read a trained model (by file or name), add it to ENCODERS, return its name."""
+    from .trained import is_model_path, path_for, read_model
+
+    path = path_for(name)
+    if not path.is_file():
+        where = "" if is_model_path(name) else f" (looked for {path})"
+        raise UnknownModel(f"no trained model {name!r}{where}")
+    mf = read_model(path)
+    if mf.base and mf.base in ENCODERS and ENCODERS[mf.base].path:
+        raise UnknownModel(f"{path}: base {mf.base!r} is itself a trained model")
+    desc = f"trained by facecluster train ({mf.meta.get('mode', mf.architecture)})"
+    ENCODERS[mf.name] = EncoderInfo(mf.name, mf.dim, mf.threshold, desc, "", str(path.resolve()))
+    return mf.name
 
 
 def encoder_identity(name: str, weights: Path | None = None) -> dict[str, object]:
@@ -82,6 +115,13 @@ def encoder_identity(name: str, weights: Path | None = None) -> dict[str, object
     enough to tell which cached faces need embedding. Raises ModelUnavailable."""
     name = resolve(name, weights)
     info = ENCODERS[name]
+    if info.path:
+        from .trained import ARCH_HEAD, read_model
+
+        mf = read_model(Path(info.path))
+        if mf.architecture == ARCH_HEAD:
+            check_base(mf.meta.get("base_identity"), encoder_identity(mf.base, weights), mf.path)
+        return mf.identity()
     if info.variant:
         from .facenet_paths import facenet_identity, weights_for
 
@@ -91,9 +131,27 @@ def encoder_identity(name: str, weights: Path | None = None) -> dict[str, object
     return dlib_identity()
 
 
+def check_base(trained_on: object, current: dict[str, object], path: Path) -> None:
+    """A head only fits the exact base encoder (weights, preprocessing) it was trained on."""
+    if trained_on != current:
+        raise UnknownModel(
+            f"{path} was trained over another {current.get('name')} (weights or "
+            "preprocessing differ); pass the --weights it was trained with"
+        )
+
+
 def load_encoder(name: str, weights: Path | None = None, device: str = "cpu") -> Encoder:
     name = resolve(name, weights)
     info = ENCODERS[name]
+    if info.path:
+        from .trained import ARCH_HEAD, HeadEncoder, TrainedFacenetEncoder, read_model
+
+        mf = read_model(Path(info.path))
+        if mf.architecture == ARCH_HEAD:
+            base = load_encoder(mf.base, weights, device)
+            check_base(mf.meta.get("base_identity"), base.identity, mf.path)
+            return HeadEncoder(mf, base, device)
+        return TrainedFacenetEncoder(mf, device)
     if info.variant:
         from .facenet import FacenetEncoder
 

@@ -1,0 +1,354 @@
+"""`train`: teach facecluster the people in a labelled folder (triplet loss, FaceNet)."""
+
+from __future__ import annotations
+
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from . import config
+from .cli import (
+    DbOption,
+    Device,
+    JsonOption,
+    QuietOption,
+    WeightsOption,
+    _emit_json,
+    _fail,
+    _stderr,
+    app,
+)
+from .errors import EXIT_INTERRUPTED, FaceclusterError
+
+
+class Mode(StrEnum):
+    head = "head"
+    finetune = "finetune"
+    scratch = "scratch"
+
+
+class Mining(StrEnum):
+    semi_hard = "semi-hard"
+    hard = "hard"
+    all = "all"
+
+
+class ValBy(StrEnum):
+    photo = "photo"
+    identity = "identity"
+
+
+# Per-mode defaults of the options left unset.
+DEFAULTS: dict[str, dict[str, float]] = {
+    "head": {"epochs": 30, "lr": 1e-3},
+    "finetune": {"epochs": 10, "lr": 1e-4},
+    "scratch": {"epochs": 20, "lr": 1e-3},
+}
+
+
+@app.command()
+def train(
+    directory: Annotated[
+        Path, typer.Argument(help="One folder per identity (as eval reads).", show_default=False)
+    ],
+    out: Annotated[
+        str,
+        typer.Option(
+            help="Model file to write. A bare name (no folder, no suffix) is saved in "
+            "$XDG_DATA_HOME/facecluster/models/ and usable by name as BASE+NAME.",
+            show_default=False,
+        ),
+    ],
+    mode: Annotated[
+        Mode,
+        typer.Option(
+            help="head: projection over a frozen encoder's cached embeddings (minutes on "
+            "a CPU); finetune: InceptionResnetV1 from facenet weights, later blocks "
+            "unfrozen; scratch: InceptionResnetV1 from random init."
+        ),
+    ] = Mode.head,
+    base: Annotated[
+        str,
+        typer.Option(
+            help="Encoder under the head (head mode; auto as in scan), or whose weights "
+            "finetune starts from (facenet-vggface2 or facenet-casia)."
+        ),
+    ] = "auto",
+    db: DbOption = None,
+    weights: WeightsOption = None,
+    identities_per_batch: Annotated[
+        int, typer.Option("--identities-per-batch", "-P", min=2, help="P identities a batch.")
+    ] = 16,
+    faces_per_identity: Annotated[
+        int,
+        typer.Option("--faces-per-identity", "-K", min=2, help="K faces of each identity a batch."),
+    ] = 4,
+    extra_negatives: Annotated[
+        int, typer.Option(min=0, help="Random faces of other identities added to a batch.")
+    ] = 16,
+    margin: Annotated[
+        float, typer.Option(min=0.0, help="Triplet margin alpha (squared L2).")
+    ] = 0.2,
+    mining: Annotated[
+        Mining,
+        typer.Option(
+            help="semi-hard: d(a,p) < d(a,n) < d(a,p) + margin, else the hardest negative; "
+            "hard: hardest negative; all: every negative (mean over active triplets)."
+        ),
+    ] = Mining.semi_hard,
+    epochs: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="Epochs [default: head 30, finetune 10, scratch 20].", show_default=False
+        ),
+    ] = None,
+    lr: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0,
+            help="AdamW learning rate [default: head 1e-3, finetune 1e-4, scratch 1e-3].",
+            show_default=False,
+        ),
+    ] = None,
+    weight_decay: Annotated[float, typer.Option(min=0.0, help="AdamW weight decay.")] = 1e-4,
+    hidden: Annotated[
+        int, typer.Option(min=0, help="Head mode: hidden units of the projection (0: linear).")
+    ] = 0,
+    val_fraction: Annotated[
+        float,
+        typer.Option(min=0.0, max=0.9, help="Share of faces (or identities) held out to validate."),
+    ] = 0.2,
+    val_by: Annotated[
+        ValBy,
+        typer.Option(help="photo: part of each identity's faces; identity: whole identities."),
+    ] = ValBy.photo,
+    seed: Annotated[int, typer.Option(help="Seed of batches, split and augmentation.")] = 0,
+    resume: Annotated[
+        bool, typer.Option(help="Continue from OUT.ckpt (same data and settings).")
+    ] = False,
+    device: Annotated[Device, typer.Option(help="Where the networks run.")] = Device.auto,
+    as_json: JsonOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Train an encoder on labelled faces with the triplet loss and online mining.
+
+    Each batch holds K faces of P identities plus a few faces of others; inside it every
+    anchor-positive pair gets a semi-hard negative. After each epoch the validation faces
+    give a verification accuracy, and a checkpoint (OUT.ckpt) is written: --resume
+    continues exactly. The model file records its identity and a calibrated threshold;
+    use it with --model FILE or --model BASE+NAME in scan, group, eval, verify and find.
+    """
+    from .train.loop import TrainConfig
+
+    m = mode.value
+    cfg = TrainConfig(
+        mode=m,
+        margin=margin,
+        mining=mining.value,
+        identities_per_batch=identities_per_batch,
+        faces_per_identity=faces_per_identity,
+        extra_negatives=extra_negatives,
+        epochs=int(epochs if epochs is not None else DEFAULTS[m]["epochs"]),
+        lr=float(lr if lr is not None else DEFAULTS[m]["lr"]),
+        weight_decay=weight_decay,
+        val_fraction=val_fraction,
+        val_by=val_by.value,
+        seed=seed,
+        hidden=hidden,
+    )
+    show = not (quiet or as_json)
+    try:
+        if not directory.is_dir():
+            raise FaceclusterError(f"no such folder: {directory}")
+        with _Bar(_stderr(), show) as bar:
+            if m == "head":
+                result = _train_head(directory, out, base, db, weights, cfg, resume, device, bar)
+            else:
+                from .train.images import train_images
+
+                result = train_images(
+                    directory,
+                    out,
+                    cfg,
+                    base=base,
+                    weights=weights,
+                    resume=resume,
+                    device=device.value,
+                    progress=bar,
+                    prepare=bar.prepare,
+                )
+    except FaceclusterError as err:
+        raise _fail(err) from None
+    except KeyboardInterrupt:
+        print(
+            "interrupted: the last finished epoch is saved; add --resume to continue",
+            file=sys.stderr,
+        )
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    if as_json:
+        _emit_json(result.as_dict())
+    elif not quiet:
+        render(result)
+
+
+def _train_head(
+    directory: Path,
+    out: str,
+    base: str,
+    db: Path | None,
+    weights: Path | None,
+    cfg: Any,
+    resume: bool,
+    device: Device,
+    bar: Any,
+) -> Any:
+    from .cache import FaceCache
+    from .detect import resolve_device
+    from .encoders import ENCODERS, encoder_identity, resolve
+    from .errors import TrainingError
+    from .labelled import load_labelled
+    from .scan_cli import run_scan
+    from .train.head import project_cached, train_head
+    from .train.result import model_name, out_path
+
+    base_name = resolve(base, weights)
+    if ENCODERS[base_name].path:
+        raise TrainingError(f"--base {base_name} is itself trained; use a built-in encoder")
+    name = model_name(base_name, out)
+    target = out_path(out, name)
+    db_path = db or config.default_db_path()
+    run_scan(
+        [directory],
+        db=db_path,
+        model=base_name,
+        weights=weights,
+        device=device.value,
+        batch_size=config.DEFAULT_BATCH_SIZE,
+        workers=None,
+        min_face=config.DEFAULT_MIN_FACE,
+        follow_symlinks=False,
+        rescan=False,
+        show_progress=bar.show,
+        quiet=not bar.show,
+    )
+    identity = encoder_identity(base_name, weights)
+    with FaceCache(db_path) as cache:
+        enc_id = cache.encoder_id(identity, register=False)
+        lab = load_labelled(cache, enc_id or 0, directory.resolve())
+    bar.start()
+    result = train_head(
+        lab.vectors,
+        lab.labels,
+        lab.identities,
+        cfg,
+        base=base_name,
+        base_identity=identity,
+        base_threshold=ENCODERS[base_name].default_threshold,
+        name=name,
+        out=target,
+        resume=resume,
+        progress=bar,
+        device=resolve_device(device.value),
+    )
+    with FaceCache(db_path) as cache:
+        projected = project_cached(cache, target)
+    from dataclasses import replace
+
+    return replace(result, projected=projected)
+
+
+class _Bar:
+    """A rich progress bar fed by the training loop's callback (silent when hidden)."""
+
+    def __init__(self, console: Any, show: bool) -> None:
+        self.console = console
+        self.show = show and console.is_terminal
+        self._progress: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> _Bar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+    def start(self, what: str = "training") -> None:
+        if not self.show:
+            return
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+        if self._progress is not None:
+            self._progress.stop()
+        self._progress = Progress(
+            TextColumn(f"{what} {{task.fields[epoch]}}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[stats]}"),
+            console=self.console,
+            transient=True,
+        )
+        self._task = self._progress.add_task(what, total=None, epoch="", stats="")
+        self._progress.start()
+
+    def prepare(self, done: int, total: int) -> None:
+        """Face-chip extraction (finetune / scratch) progress."""
+        if not self.show:
+            return
+        if self._progress is None:
+            self.start("finding faces")
+        self._progress.update(self._task, total=total, completed=done)
+        if done >= total:
+            self.start()
+
+    def __call__(self, p: Any) -> None:
+        if not self.show:
+            return
+        if self._progress is None:
+            self.start()
+        val = f"  val acc {p.val_accuracy:.4f}" if p.val_accuracy is not None else ""
+        stats = f"loss {p.loss:.4f}  active {p.active_fraction:.1%}{val}"
+        self._progress.update(
+            self._task,
+            total=p.batches,
+            completed=p.batch,
+            epoch=f"epoch {p.epoch}/{p.epochs}",
+            stats=stats,
+        )
+
+
+def render(result: Any) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    d = result.as_dict()
+    table = Table(title=f"train {d['mode']}: {d['name']} on {d['device']}, {d['seconds']:.1f} s")
+    for col in ("epoch", "loss", "active triplets", "val accuracy", "val ROC AUC"):
+        table.add_column(col, justify="right")
+    for h in d["history"]:
+        best = " *" if h["epoch"] == d["best_epoch"] else ""
+        table.add_row(
+            f"{h['epoch']}{best}",
+            "-" if h["loss"] is None else f"{h['loss']:.4f}",
+            "-" if h["active_fraction"] is None else f"{h['active_fraction']:.1%}",
+            "-" if h["val_accuracy"] is None else f"{h['val_accuracy']:.4f}",
+            "-" if h["val_auc"] is None else f"{h['val_auc']:.4f}",
+        )
+    console = Console()
+    console.print(table)
+    lines = [
+        f"faces: {d['train_faces']} training, {d['val_faces']} validation; "
+        f"{d['identities']} identities with K+ faces, {d['batches_per_epoch']} batches/epoch",
+        f"saved epoch {d['best_epoch']} (* = best validation accuracy; 0 = untrained)",
+        f"model: {d['out']}",
+        f"threshold: {d['threshold']:g} ({d['threshold_note']})",
+    ]
+    if d["faces_projected"]:
+        lines.append(f"cached faces projected into the new encoder: {d['faces_projected']}")
+    by_name = Path(d["out"]).parent == config.data_dir() / "models"
+    lines.append(f"use it: --model {d['name'] if by_name else d['out']}")
+    for line in lines:
+        console.print(line, markup=False, highlight=False)
