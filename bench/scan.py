@@ -186,7 +186,9 @@ def iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
 def matched(reference: list[np.ndarray], found: list[np.ndarray], at: float) -> int:
     """How many reference boxes have a found box with IoU >= ``at`` in the same photo."""
     return sum(
-        int(iou(r[:4], f).max(initial=0.0) >= at) for refs, f in zip(reference, found) for r in refs
+        int(iou(r[:4], f).max(initial=0.0) >= at)
+        for refs, f in zip(reference, found, strict=True)
+        for r in refs
     )
 
 
