@@ -126,6 +126,30 @@ def decode(data: bytes, max_pixels: int | None = None) -> tuple[np.ndarray, int,
     upright original and ``scale`` the ratio of ``image`` to it (below 1 when a large JPEG
     was decoded in draft mode). Raises :class:`ImageError` with a short reason.
     """
+    rgb, width, height, scale = _decode(data, max_pixels)
+    return np.asarray(rgb, dtype=np.uint8), width, height, scale
+
+
+def decode_pair(
+    data: bytes, small_side: int, max_pixels: int | None = None
+) -> tuple[np.ndarray, int, int, float, np.ndarray, float]:
+    """:func:`decode` plus a copy shrunk to at most ``small_side`` for detection:
+    ``(image, width, height, scale, small, small_scale)``, ``small_scale`` being pixels
+    of ``small`` per pixel of ``image``. Cheaper than :func:`resize_max` on the array:
+    the copy is made from the decoded image with a box reduction first."""
+    rgb, width, height, scale = _decode(data, max_pixels)
+    image = np.asarray(rgb, dtype=np.uint8)
+    w, h = rgb.size
+    if max(w, h) <= small_side:
+        return image, width, height, scale, image, 1.0
+    f = small_side / max(w, h)
+    size = (max(1, round(w * f)), max(1, round(h * f)))
+    small = rgb.resize(size, Image.Resampling.BILINEAR, reducing_gap=1.0)
+    return image, width, height, scale, np.asarray(small, dtype=np.uint8), size[0] / w
+
+
+def _decode(data: bytes, max_pixels: int | None) -> tuple[Image.Image, int, int, float]:
+    """The upright RGB image, the original's size and the decode scale."""
     if not data:
         raise ImageError("empty file (0 bytes)")
     kind = sniff(data[:16])
@@ -159,7 +183,7 @@ def decode(data: bytes, max_pixels: int | None = None) -> tuple[np.ndarray, int,
                 upright = upright.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
             scale = max(upright.size) / max(full_w, full_h)
             rgb = _to_rgb(upright)
-            arr = np.asarray(rgb, dtype=np.uint8)
+            rgb.load()
     except ImageError:
         raise
     except UnidentifiedImageError:
@@ -170,7 +194,7 @@ def decode(data: bytes, max_pixels: int | None = None) -> tuple[np.ndarray, int,
         raise ImageTooLarge("image too large to decode in memory") from None
     # Orientations 5-8 swap the axes of the upright image.
     width, height = (full_h, full_w) if orientation in (5, 6, 7, 8) else (full_w, full_h)
-    return arr, width, height, scale
+    return rgb, width, height, scale
 
 
 def open_rgb(path: Path) -> np.ndarray:

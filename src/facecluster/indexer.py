@@ -47,8 +47,9 @@ def load_photo(entry: FileEntry) -> DecodedPhoto | Failure:
     digest = hashlib.blake2b(data, digest_size=16).hexdigest()
     read = time.perf_counter()
     try:
-        image, width, height, scale = imageio.decode(data)
-        small, small_scale = imageio.resize_max(image, config.DETECT_MAX_SIDE)
+        image, width, height, scale, small, small_scale = imageio.decode_pair(
+            data, config.DETECT_MAX_SIDE
+        )
     except ImageError as exc:
         return Failure(str(entry.path), str(exc))
     except Exception as exc:  # a decoder bug must not stop the scan
