@@ -64,7 +64,10 @@ class Mtcnn:
 
         t = timings if timings is not None else {}
         with torch.inference_mode():
-            x = torch.from_numpy(np.ascontiguousarray(images)).to(self.device)
+            arr = np.ascontiguousarray(images)
+            if not arr.flags.writeable:  # a view of a decoded PIL image: torch wants to own it
+                arr = arr.copy()
+            x = torch.from_numpy(arr).to(self.device)
             x = x.permute(0, 3, 1, 2).float()
             start = time.perf_counter()
             boxes, inds = self._stage1(x, max(12.0, float(min_face)))

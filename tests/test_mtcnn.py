@@ -1,0 +1,108 @@
+"""Our MTCNN stages: pure helpers against references, and real photos."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from facecluster import mtcnn
+from facecluster.cli import app
+from facecluster.imageio import open_rgb
+
+from .conftest import DEV, EDGE, copy_photos
+
+
+def brute_nms_min(boxes: np.ndarray, scores: np.ndarray, inds: np.ndarray, t: float) -> set[int]:
+    keep: list[int] = []
+    area = (boxes[:, 2] - boxes[:, 0] + 1) * (boxes[:, 3] - boxes[:, 1] + 1)
+    for i in sorted(range(len(boxes)), key=lambda i: -scores[i]):
+        ok = True
+        for j in keep:
+            if inds[i] != inds[j]:
+                continue
+            w = min(boxes[i, 2], boxes[j, 2]) - max(boxes[i, 0], boxes[j, 0]) + 1
+            h = min(boxes[i, 3], boxes[j, 3]) - max(boxes[i, 1], boxes[j, 1]) + 1
+            if max(w, 0) * max(h, 0) / min(area[i], area[j]) > t:
+                ok = False
+                break
+        if ok:
+            keep.append(i)
+    return set(keep)
+
+
+def test_nms_min_matches_brute_force():
+    rng = np.random.default_rng(1)
+    xy = rng.uniform(0, 200, (300, 2))
+    boxes = np.hstack([xy, xy + rng.uniform(5, 60, (300, 1))]).astype(np.float32)
+    scores = rng.uniform(0, 1, 300).astype(np.float32)
+    inds = rng.integers(0, 3, 300)
+    kept = mtcnn.nms_min(boxes, scores, inds, 0.7)
+    assert set(kept.tolist()) == brute_nms_min(boxes, scores, inds, 0.7)
+    assert 0 < len(kept) < 300
+
+
+def test_pyramid_starts_at_the_smallest_face_and_stops_at_12_px():
+    scales = mtcnn.pyramid(960, 1280, 12.0)
+    assert scales[0] == 1.0
+    assert all(
+        b == pytest.approx(a * mtcnn.FACTOR) for a, b in zip(scales, scales[1:], strict=False)
+    )
+    assert 960 * scales[-1] >= 12 > 960 * scales[-1] * mtcnn.FACTOR
+    assert mtcnn.pyramid(250, 250, 40.0)[0] == pytest.approx(0.3)
+
+
+def test_crops_average_the_box_and_read_black_outside():
+    import torch
+
+    x = torch.zeros((1, 3, 400, 400))
+    x[:, :, 100:300, 100:300] = 255.0  # a white square on black
+    boxes = torch.tensor([[100.0, 100.0, 300.0, 300.0], [-100.0, 100.0, 100.0, 300.0]])
+    out = mtcnn.crops(x, boxes + torch.tensor([1.0, 1.0, 0.0, 0.0]), torch.zeros(2).long(), 24)
+    white, black = 127.5 * 0.0078125, -127.5 * 0.0078125
+    assert out[0, :, 2:-2, 2:-2].mean().item() == pytest.approx(white, abs=0.02)
+    # the second box lies half outside the photo, on black: all of it reads black
+    assert out[1].mean().item() == pytest.approx(black, abs=0.02)
+
+
+@pytest.mark.shared_data
+@pytest.mark.model
+def test_detect_a_real_portrait_with_landmarks_inside_the_box():
+    img = open_rgb(next(iter(sorted((DEV / "Tom_Hanks").glob("*.jpg")))))
+    net = mtcnn.Mtcnn("cpu")
+    timings: dict[str, float] = {}
+    ((boxes, probs, points),) = net.detect(img[None], 20.0, timings)
+    best = int(np.argmax(probs))
+    x1, y1, x2, y2 = boxes[best]
+    assert probs[best] > 0.99 and (x2 - x1) > 40
+    assert np.all((points[best][:, 0] > x1) & (points[best][:, 0] < x2))
+    assert np.all((points[best][:, 1] > y1) & (points[best][:, 1] < y2))
+    assert set(timings) == {"detect.pnet", "detect.rnet", "detect.onet"}
+
+
+@pytest.mark.shared_data
+@pytest.mark.model
+def test_faces_cut_by_the_frame_are_found():
+    """The Oscars selfie: 7 faces, 2 cut by the frame. The first version needed the whole
+    photo padded by 20% to find 6; per-level padding must find as many."""
+    img = open_rgb(EDGE / "multi_face" / "deepface_selfie-many-people.jpg")
+    ((boxes, probs, _),) = mtcnn.Mtcnn("cpu").detect(img[None], 20.0)
+    kept = boxes[probs >= 0.92]
+    assert len(kept) >= 6
+    assert (kept[:, 0] < 0).any() or (kept[:, 2] > img.shape[1]).any()  # reaches past an edge
+
+
+@pytest.mark.shared_data
+@pytest.mark.model
+def test_scan_profile_prints_the_stages(tmp_path):
+    root = copy_photos(tmp_path / "photos", {"Tom_Hanks": 2})
+    runner = CliRunner()
+    res = runner.invoke(app, ["scan", str(root), "--db", str(tmp_path / "f.db"), "--profile"])
+    assert res.exit_code == 0, res.output
+    for stage in ("detect.pnet", "embed", "decode (threads)", "where the time went"):
+        assert stage in res.stdout
+    res = runner.invoke(app, ["scan", str(root), "--db", str(tmp_path / "g.db"), "--json"])
+    timings = json.loads(res.stdout)["timings"]
+    assert timings["embed"] > 0 and timings["detect.pnet"] > 0
