@@ -31,6 +31,7 @@ import torch.nn.functional as F
 
 from ..errors import ModelUnavailable
 
+
 @dataclass
 class _Layer:
     kind: str
