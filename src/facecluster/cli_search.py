@@ -218,10 +218,8 @@ def eval_(
     """
     from .assess import GroupSettings, assess, parse_sweep
     from .assess import sweep as run_sweep
-    from .cache import FaceCache
-    from .encoders import ENCODERS, encoder_identity, resolve
-    from .labelled import load_labelled
-    from .scan_cli import run_scan
+    from .encoders import ENCODERS, resolve
+    from .scan_cli import scan_labelled
 
     try:
         thresholds = parse_sweep(sweep) if sweep else None
@@ -229,23 +227,9 @@ def eval_(
             raise FaceclusterError(f"--method must be agglomerative or hdbscan, not {method!r}")
         name = resolve(model, weights)
         db_path = db or config.data_dir() / "eval.db"
-        run_scan(
-            [directory],
-            db=db_path,
-            model=name,
-            weights=weights,
-            device=device.value,
-            batch_size=config.DEFAULT_BATCH_SIZE,
-            workers=None,
-            min_face=config.DEFAULT_MIN_FACE,
-            follow_symlinks=False,
-            rescan=False,
-            show_progress=not (quiet or as_json),
-            quiet=quiet or as_json,
+        lab, _ = scan_labelled(
+            directory, db_path, name, weights, device.value, not (quiet or as_json)
         )
-        with FaceCache(db_path) as cache:
-            enc_id = cache.encoder_id(encoder_identity(name, weights), register=False)
-            lab = load_labelled(cache, enc_id or 0, directory.resolve())
         t = threshold if threshold is not None else ENCODERS[name].default_threshold
         settings = GroupSettings(method, t, linkage, min_cluster_size, min_samples)
         result = assess(lab, settings)

@@ -207,10 +207,9 @@ def _train_head(
 ) -> Any:
     from .cache import FaceCache
     from .detect import resolve_device
-    from .encoders import ENCODERS, encoder_identity, resolve
+    from .encoders import ENCODERS, resolve
     from .errors import TrainingError
-    from .labelled import load_labelled
-    from .scan_cli import run_scan
+    from .scan_cli import scan_labelled
     from .train.head import project_cached, train_head
     from .train.result import model_name, out_path
 
@@ -220,24 +219,7 @@ def _train_head(
     name = model_name(base_name, out)
     target = out_path(out, name)
     db_path = db or config.default_db_path()
-    run_scan(
-        [directory],
-        db=db_path,
-        model=base_name,
-        weights=weights,
-        device=device.value,
-        batch_size=config.DEFAULT_BATCH_SIZE,
-        workers=None,
-        min_face=config.DEFAULT_MIN_FACE,
-        follow_symlinks=False,
-        rescan=False,
-        show_progress=bar.show,
-        quiet=not bar.show,
-    )
-    identity = encoder_identity(base_name, weights)
-    with FaceCache(db_path) as cache:
-        enc_id = cache.encoder_id(identity, register=False)
-        lab = load_labelled(cache, enc_id or 0, directory.resolve())
+    lab, identity = scan_labelled(directory, db_path, base_name, weights, device.value, bar.show)
     bar.start()
     result = train_head(
         lab.vectors,

@@ -5,11 +5,14 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import config
 from .errors import FaceclusterError
 from .records import ScanProgress, ScanStats
+
+if TYPE_CHECKING:
+    from .labelled import LabelledFaces
 
 
 def _console() -> Any:
@@ -73,6 +76,36 @@ def run_scan(
                 indexer.progress = bar
                 return indexer.scan(paths)
         return indexer.scan(paths)
+
+
+def scan_labelled(
+    directory: Path, db: Path, model: str, weights: Path | None, device: str, show: bool
+) -> tuple[LabelledFaces, dict[str, object]]:
+    """Scan a labelled folder (one sub-folder per identity) into ``db`` with ``model``,
+    reusing the cache, and return its labelled faces and the encoder identity (for
+    `eval` and `train`)."""
+    from .cache import FaceCache
+    from .encoders import encoder_identity
+    from .labelled import load_labelled
+
+    run_scan(
+        [directory],
+        db=db,
+        model=model,
+        weights=weights,
+        device=device,
+        batch_size=config.DEFAULT_BATCH_SIZE,
+        workers=None,
+        min_face=config.DEFAULT_MIN_FACE,
+        follow_symlinks=False,
+        rescan=False,
+        show_progress=show,
+        quiet=not show,
+    )
+    identity = encoder_identity(model, weights)
+    with FaceCache(db) as cache:
+        enc_id = cache.encoder_id(identity, register=False)
+        return load_labelled(cache, enc_id or 0, directory.resolve()), identity
 
 
 def _check_device(dev: str) -> None:

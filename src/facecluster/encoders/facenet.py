@@ -62,15 +62,23 @@ class FacenetEncoder:
         return crop_face(image, face.box, IMAGE_SIZE, MARGIN)
 
     def embed(self, chips: list[np.ndarray], batch: int = 64) -> np.ndarray:
-        if not chips:
-            return np.zeros((0, self.dim), np.float32)
-        out = []
-        for i in range(0, len(chips), batch):
-            x = torch.from_numpy(np.stack(chips[i : i + batch])).to(self.device)
-            x = (x.permute(0, 3, 1, 2).float() - 127.5) / 128.0
-            with torch.inference_mode():
-                out.append(self._net(x).float().cpu().numpy())
-        return l2_normalize(np.concatenate(out))
+        return embed_chips(self._net, self.device, chips, self.dim, batch)
+
+
+def embed_chips(
+    net: torch.nn.Module, device: torch.device, chips: list[np.ndarray], dim: int, batch: int
+) -> np.ndarray:
+    """InceptionResnetV1's forward on 160 px RGB chips with facenet's fixed
+    standardisation ``(x - 127.5) / 128``, in batches; L2-normalised (n, dim) vectors."""
+    if not chips:
+        return np.zeros((0, dim), np.float32)
+    out = []
+    for i in range(0, len(chips), batch):
+        x = torch.from_numpy(np.stack(chips[i : i + batch])).to(device)
+        x = (x.permute(0, 3, 1, 2).float() - 127.5) / 128.0
+        with torch.inference_mode():
+            out.append(net(x).float().cpu().numpy())
+    return l2_normalize(np.concatenate(out))
 
 
 def crop_face(image: np.ndarray, box: np.ndarray, size: int, margin: int) -> np.ndarray:

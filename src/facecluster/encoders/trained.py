@@ -233,12 +233,6 @@ class TrainedFacenetEncoder:
         return crop_face(image, face.box, IMAGE_SIZE, MARGIN)
 
     def embed(self, chips: list[np.ndarray], batch: int = 64) -> np.ndarray:
-        if not chips:
-            return np.zeros((0, self.dim), np.float32)
-        out = []
-        for i in range(0, len(chips), batch):
-            x = torch.from_numpy(np.stack(chips[i : i + batch])).to(self.device)
-            x = (x.permute(0, 3, 1, 2).float() - 127.5) / 128.0
-            with torch.inference_mode():
-                out.append(self._net(x).float().cpu().numpy())
-        return l2_normalize(np.concatenate(out))
+        from .facenet import embed_chips
+
+        return embed_chips(self._net, self.device, chips, self.dim, batch)
