@@ -139,13 +139,10 @@ def decode_pair(
     the copy is made from the decoded image with a box reduction first."""
     rgb, width, height, scale = _decode(data, max_pixels)
     image = np.asarray(rgb, dtype=np.uint8)
-    w, h = rgb.size
-    if max(w, h) <= small_side:
+    small = _shrink(rgb, small_side, reducing_gap=1.0)
+    if small is rgb:
         return image, width, height, scale, image, 1.0
-    f = small_side / max(w, h)
-    size = (max(1, round(w * f)), max(1, round(h * f)))
-    small = rgb.resize(size, Image.Resampling.BILINEAR, reducing_gap=1.0)
-    return image, width, height, scale, np.asarray(small, dtype=np.uint8), size[0] / w
+    return image, width, height, scale, np.asarray(small, dtype=np.uint8), small.width / rgb.width
 
 
 def _decode(data: bytes, max_pixels: int | None) -> tuple[Image.Image, int, int, float]:
@@ -177,10 +174,7 @@ def _decode(data: bytes, max_pixels: int | None) -> tuple[Image.Image, int, int,
             im.load()
             orientation = im.getexif().get(0x0112, 1)
             upright: Image.Image = ImageOps.exif_transpose(im) or im
-            if max(upright.size) > config.DECODE_MAX_SIDE:
-                f = config.DECODE_MAX_SIDE / max(upright.size)
-                size = (max(1, round(upright.size[0] * f)), max(1, round(upright.size[1] * f)))
-                upright = upright.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
+            upright = _shrink(upright, config.DECODE_MAX_SIDE, reducing_gap=2.0)
             scale = max(upright.size) / max(full_w, full_h)
             rgb = _to_rgb(upright)
             rgb.load()
@@ -208,14 +202,20 @@ def open_rgb(path: Path) -> np.ndarray:
 
 def resize_max(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
     """Shrink so the long side is at most ``max_side``; returns (image, scale)."""
-    h, w = image.shape[:2]
-    long_side = max(h, w)
-    if long_side <= max_side:
+    if max(image.shape[:2]) <= max_side:
         return image, 1.0
-    s = max_side / long_side
-    size = (max(1, round(w * s)), max(1, round(h * s)))
-    small = Image.fromarray(image).resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
-    return np.asarray(small), size[0] / w
+    small = _shrink(Image.fromarray(image), max_side, reducing_gap=2.0)
+    return np.asarray(small), small.width / image.shape[1]
+
+
+def _shrink(im: Image.Image, max_side: int, reducing_gap: float) -> Image.Image:
+    """``im`` itself when its long side is at most ``max_side``, else a bilinear copy
+    that fits (``reducing_gap``: Pillow's box pre-reduction, smaller is faster)."""
+    if max(im.size) <= max_side:
+        return im
+    f = max_side / max(im.size)
+    size = (max(1, round(im.size[0] * f)), max(1, round(im.size[1] * f)))
+    return im.resize(size, Image.Resampling.BILINEAR, reducing_gap=reducing_gap)
 
 
 def _short(exc: BaseException) -> str:
