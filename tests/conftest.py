@@ -18,6 +18,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--run-slow", action="store_true", help="also run tests marked slow (minutes each)"
     )
+    parser.addoption(
+        "--fault-table",
+        metavar="PATH",
+        help="write the fault suite's results as a Markdown table into PATH, between the "
+        "lines '<!-- fault-table -->' and '<!-- /fault-table -->' (docs/reliability.md)",
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -92,3 +98,52 @@ def dlib_encoder():
     from facecluster.encoders.dlib_resnet import DlibResnetEncoder
 
     return DlibResnetEncoder()
+
+
+# --- the fault suite -------------------------------------------------------------------
+# A test that tries a fault (a crash, a hostile input, an output pointed at a user's file)
+# declares it with the `fault` fixture; `pytest --fault-table docs/reliability.md` writes
+# the table of cases tried and their results into the reliability page.
+
+_FAULTS: dict[str, tuple[str, str, str]] = {}
+_OUTCOMES: dict[str, str] = {}
+
+
+@pytest.fixture
+def fault(request: pytest.FixtureRequest):
+    """``fault(area, what_was_done, what_must_hold)``: mark this test as a fault case."""
+
+    def declare(area: str, case: str, promise: str) -> None:
+        _FAULTS[request.node.nodeid] = (area, case, promise)
+
+    return declare
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
+        _OUTCOMES[report.nodeid] = report.outcome
+    elif report.when == "teardown" and report.outcome == "failed":
+        _OUTCOMES[report.nodeid] = "failed"
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    target = session.config.getoption("--fault-table")
+    if not target or not _FAULTS:
+        return
+    rows = ["| area | fault tried | what must hold | result |", "|---|---|---|---|"]
+    for nodeid, (area, case, promise) in sorted(_FAULTS.items(), key=lambda kv: kv[1]):
+        outcome = _OUTCOMES.get(nodeid, "not run")
+        result = {"passed": "holds", "failed": "**FAILS**", "skipped": "skipped"}.get(
+            outcome, outcome
+        )
+        cell = lambda t: t.replace("|", "\\|")  # noqa: E731
+        rows.append(f"| {cell(area)} | {cell(case)} | {cell(promise)} | {result} |")
+    path = Path(target)
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    begin, end = "<!-- fault-table -->", "<!-- /fault-table -->"
+    table = "\n".join([begin, *rows, end])
+    if begin in text and end in text:
+        text = text[: text.index(begin)] + table + text[text.index(end) + len(end) :]
+    else:
+        text = text + ("\n" if text else "") + table + "\n"
+    path.write_text(text, encoding="utf-8")
