@@ -21,6 +21,7 @@ from .cli import (
 )
 from .cli_search import ThresholdOption
 from .errors import EmptyCache, FaceclusterError
+from .pathcodec import shown as safe
 
 people_app = typer.Typer(
     help="List persons and correct them: name, merge, split, move or remove faces. "
@@ -78,6 +79,14 @@ def group(
         Path | None,
         typer.Option(help="Write a static page of face thumbnails per person.", show_default=False),
     ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Say what would change (persons merged or split, named persons affected) "
+            "and save nothing.",
+        ),
+    ] = False,
     model: ModelOption = "auto",
     weights: WeightsOption = None,
     as_json: JsonOption = False,
@@ -90,7 +99,9 @@ def group(
     where 1.1 separates people for FaceNet. Thresholds do not carry across encoders: the
     default is the calibrated value of the encoder in use ('facecluster models'); lower it
     if siblings merge, raise it if one person is split. hdbscan finds dense groups and
-    leaves the rest unknown. Person ids, names and corrections survive re-grouping.
+    leaves the rest unknown. Person ids, names and corrections survive re-grouping:
+    a named person keeps its faces and is never merged with another. Try settings with
+    --dry-run; 'facecluster people undo' goes back to the grouping before.
     """
     from .cluster import GroupSettings
     from .encoders import ENCODERS
@@ -104,16 +115,16 @@ def group(
             raise FaceclusterError("--linkage must be weighted, average, complete or single")
         if layout not in ("symlink", "hardlink", "copy"):
             raise FaceclusterError("--layout must be symlink, hardlink or copy")
+        if dry_run and (out or report or html):
+            raise FaceclusterError("--dry-run saves and writes nothing: drop --out/--report/--html")
         cache, enc_id, name = _open(db, model, weights)
         calibrated = ENCODERS[name].default_threshold
         t = threshold if threshold is not None else calibrated
         warning = threshold_warning(name, t, calibrated) if method == "agglomerative" else None
         with cache:
+            settings = GroupSettings(method, t, linkage, min_cluster_size, min_samples)
             result = group_faces(
-                cache,
-                enc_id,
-                name,
-                GroupSettings(method, t, linkage, min_cluster_size, min_samples),
+                cache, enc_id, name, settings, dry_run=dry_run, action=_action(settings)
             )
         if warning:
             result.warnings.append(warning)
@@ -136,19 +147,60 @@ def group(
         _render_group(summary)
 
 
+def _action(settings: Any) -> str:
+    """How a grouping is named in 'people history'."""
+    if settings.method == "agglomerative":
+        return f"group --threshold {settings.threshold:g} --linkage {settings.linkage}"
+    return f"group --method hdbscan --min-cluster-size {settings.min_cluster_size}"
+
+
 def _render_group(s: dict[str, Any]) -> None:
     detail = (
         f"threshold {s['threshold']:g}, {s['linkage']} linkage"
         if s["method"] == "agglomerative"
         else "hdbscan"
     )
+    would = "" if s["saved"] else "would be "
     print(
-        f"{s['persons']} persons from {s['faces']} faces ({s['faces_assigned']} assigned, "
-        f"{s['unknown']} unknown); {s['model']}, {detail}; {s['seconds']:.1f} s"
+        f"{s['persons']} persons {would}made from {s['faces']} faces "
+        f"({s['faces_assigned']} assigned, {s['unknown']} unknown); {s['model']}, {detail}; "
+        f"{s['seconds']:.1f} s"
     )
+    for line in _change_lines(s["changes"], s["saved"]):
+        print(line)
+    if not s["saved"]:
+        print("dry run: nothing was saved")
     for key in ("out", "report", "html"):
         if key in s:
             print(f"{key}: {s[key]}")
+
+
+def _who(p: dict[str, Any]) -> str:
+    if p["id"] is None:
+        return "a new person"
+    return f"{safe(p['name'])} ({p['id']})" if p["name"] else f"person {p['id']}"
+
+
+def _change_lines(c: dict[str, Any], saved: bool) -> list[str]:
+    """What a regroup changed (or would change), one line a kind."""
+    merged, split = ("merged", "split") if saved else ("would merge", "would split")
+    lines = []
+    for m in c["merged"]:
+        absorbed = ", ".join(_who(p) for p in m["absorbed"])
+        lines.append(f"{merged}: {absorbed} into {_who(m['into'])}")
+    for sp in c["split"]:
+        lines.append(f"{split}: {_who(sp['person'])} into {sp['parts']} persons")
+    for k in c["kept_persons_changed"]:
+        lines.append(f"named/corrected {_who(k)}: {k['faces_before']} -> {k['faces_after']} faces")
+    if c["faces_moved"] or c["new_persons"] or c["removed_persons"]:
+        moved, gone = ("moved", "dissolved") if saved else ("would move", "would dissolve")
+        lines.append(
+            f"{c['faces_moved']} faces {moved}, {c['new_persons']} new persons, "
+            f"{len(c['removed_persons'])} persons {gone}"
+        )
+    if saved and lines:
+        lines.append("'facecluster people undo' goes back to the grouping before")
+    return lines
 
 
 PersonArg = Annotated[
@@ -312,6 +364,62 @@ def people_remove_face(
         lambda pp: pp.remove_faces(faces),
     )
     _say(ctx, f"removed {n} face(s) from their person", {"removed": n})
+
+
+@people_app.command("undo")
+def people_undo(
+    ctx: typer.Context,
+    db: DbOption = None,
+    model: ModelOption = "auto",
+    weights: WeightsOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Go back one step: to the persons as they were before the last 'group' or correction.
+
+    Each step back is one saved grouping or one correction (name, merge, split, move-face,
+    remove-face); 'people history' lists them. The last 20 steps are kept.
+    """
+    g = _people_call(
+        ctx, dict(db=db, model=model, weights=weights, json=as_json), lambda pp: pp.undo()
+    )
+    _say(
+        ctx,
+        f"undid '{safe(g.action)}' of {_when(g.created)}: back to {g.persons} persons "
+        f"with {g.faces} faces",
+        {"undone": g.action, "created": g.created, "persons": g.persons, "faces": g.faces},
+    )
+
+
+@people_app.command("history")
+def people_history(
+    ctx: typer.Context,
+    db: DbOption = None,
+    model: ModelOption = "auto",
+    weights: WeightsOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The steps 'people undo' can take back, newest first."""
+    gens = _people_call(
+        ctx, dict(db=db, model=model, weights=weights, json=as_json), lambda pp: pp.history()
+    )
+    if (ctx.obj or {}).get("json"):
+        _emit_json(
+            [
+                {"step": g.action, "created": g.created, "persons_before": g.persons}
+                for g in gens
+            ]
+        )
+        return
+    if not gens:
+        print("nothing to undo yet", file=sys.stderr)
+    for g in gens:
+        print(f"{_when(g.created)}  {safe(g.action)}  (before it: {g.persons} persons)")
+
+
+def _when(t: float) -> str:
+    import time
+
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))
 
 
 @people_app.command("show")

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import config
 from .errors import FaceclusterError
+from .pathcodec import shown
 from .records import ScanProgress, ScanStats
 
 if TYPE_CHECKING:
@@ -175,6 +176,7 @@ def render_summary(stats: ScanStats, max_failures: int = 20) -> None:
         ("unchanged", stats.photos_unchanged),
         ("moved or renamed", stats.photos_moved),
         ("removed", stats.photos_removed),
+        ("kept: folder unreadable", stats.photos_unavailable),
         ("re-embedded for this model", stats.photos_reembedded),
         ("failed", stats.photos_failed),
         ("without a face", stats.no_face),
@@ -185,10 +187,18 @@ def render_summary(stats: ScanStats, max_failures: int = 20) -> None:
         if value or label in ("photos found", "faces in the index", "failed"):
             table.add_row(label, str(value))
     Console().print(table)
+    err = _console()
+    for u in stats.unavailable[:max_failures]:
+        err.print(f"warning: {shown(u.path)}: {u.error}", markup=False)
+    if stats.photos_unavailable:
+        err.print(
+            f"warning: {stats.photos_unavailable} indexed photos under these folders were kept, "
+            "not removed; they are checked again at the next scan",
+            markup=False,
+        )
     if stats.failures:
-        err = _console()
         for f in stats.failures[:max_failures]:
-            err.print(f"failed: {f.path}: {f.error}", markup=False)
+            err.print(f"failed: {shown(f.path)}: {f.error}", markup=False)
         if len(stats.failures) > max_failures:
             err.print(f"... and {len(stats.failures) - max_failures} more (--json lists all)")
     if stats.photos_total and stats.seconds > 0:
