@@ -166,7 +166,7 @@ def scan(
         render_summary(stats)
         if profile:
             render_profile(stats)
-    if strict and stats.photos_failed:
+    if strict and (stats.photos_failed or stats.unavailable):
         raise typer.Exit(EXIT_FAILED)
 
 

@@ -434,20 +434,18 @@ def people_show(
     """A person's faces: face id and photo."""
 
     def action(pp: Any) -> tuple[Any, list[tuple[int, str]]]:
-        p = pp.get(person)
-        rows = pp.cache.db.execute(
-            "SELECT f.id, ph.path FROM assignments a JOIN faces f ON f.id = a.face_id "
-            "JOIN photos ph ON ph.id = f.photo_id WHERE a.person_id = ? ORDER BY ph.path",
-            (person,),
-        ).fetchall()
-        return p, rows
+        return pp.get(person), pp.faces_with_photos(person)
 
     p, rows = _people_call(ctx, dict(db=db, model=model, weights=weights, json=as_json), action)
     if (ctx.obj or {}).get("json"):
         _emit_json(
-            {"id": p.id, "name": p.name, "faces": [{"face_id": r[0], "photo": r[1]} for r in rows]}
+            {
+                "id": p.id,
+                "name": p.name,
+                "faces": [{"face_id": r[0], "photo": safe(r[1])} for r in rows],
+            }
         )
         return
     print(f"person {p.id} ({p.label}): {p.faces} faces in {p.photos} photos")
     for fid, path in rows:
-        print(f"{fid:8d}  {path}")
+        print(f"{fid:8d}  {safe(path)}")

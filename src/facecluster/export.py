@@ -25,6 +25,7 @@ from typing import TypeVar
 
 from . import html as sheet
 from .errors import FaceclusterError
+from .pathcodec import shown
 from .scan import OUTPUT_MARKER
 
 REPORT_SCHEMA = "facecluster-report"
@@ -346,7 +347,7 @@ def _face_dict(face: ReportFace) -> dict[str, object]:
     d = face.distance
     return {
         "face_id": int(face.face_id),
-        "photo": str(face.photo),
+        "photo": shown(face.photo),  # file names that are not UTF-8 as \xNN
         "box": [round(float(v), 1) for v in face.box],
         "prob": round(float(face.prob), 4),
         "distance": None if d is None or not math.isfinite(d) else round(float(d), 4),

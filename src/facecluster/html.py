@@ -16,6 +16,7 @@ from PIL import Image
 
 from .errors import ImageError
 from .imageio import decode
+from .pathcodec import shown
 
 if TYPE_CHECKING:
     from .export import Grouping, ReportFace
@@ -101,7 +102,8 @@ def _plural(n: int, word: str) -> str:
 
 def _tile(face: ReportFace, thumb: str | None, size: int) -> str:
     path = os.path.abspath(face.photo)
-    label = path if face.distance is None else f"{path} (distance {face.distance:.4f})"
+    name = shown(path)
+    label = name if face.distance is None else f"{name} (distance {face.distance:.4f})"
     if thumb is None:
         inner = f'<span class="ph" role="img" aria-label="{_e(label)}">no preview</span>'
     else:

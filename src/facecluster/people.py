@@ -20,6 +20,7 @@ from . import generations, regroup
 from .cache import FaceCache
 from .errors import FaceclusterError
 from .generations import Generation
+from .pathcodec import from_db
 
 
 class PersonError(FaceclusterError):
@@ -75,6 +76,15 @@ class People:
             "SELECT face_id FROM assignments WHERE person_id = ? ORDER BY face_id", (person_id,)
         )
         return [r[0] for r in rows]
+
+    def faces_with_photos(self, person_id: int) -> list[tuple[int, str]]:
+        """(face id, photo path) of a person's faces, by path."""
+        rows = self.db.execute(
+            "SELECT f.id, ph.path FROM assignments a JOIN faces f ON f.id = a.face_id "
+            "JOIN photos ph ON ph.id = f.photo_id WHERE a.person_id = ? ORDER BY ph.path, f.id",
+            (person_id,),
+        ).fetchall()
+        return [(r[0], from_db(r[1])) for r in rows]
 
     # -- regrouping -----------------------------------------------------------------------
     def _state(self) -> tuple[regroup.Prev, set[int], set[tuple[int, int]]]:
