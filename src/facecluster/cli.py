@@ -120,7 +120,9 @@ def scan(
     ] = config.DEFAULT_MIN_FACE,
     follow_symlinks: Annotated[bool, typer.Option(help="Follow symbolic links.")] = False,
     rescan: Annotated[bool, typer.Option(help="Re-read every photo, changed or not.")] = False,
-    strict: Annotated[bool, typer.Option(help="Exit 1 when any photo failed.")] = False,
+    strict: Annotated[
+        bool, typer.Option(help="Exit 1 when any photo failed or a folder could not be read.")
+    ] = False,
     profile: Annotated[
         bool,
         typer.Option(
@@ -134,8 +136,10 @@ def scan(
     """Detect, align and embed every face under PATHS and cache them.
 
     A second scan only reads new or changed photos; moved or renamed photos keep their
-    faces; deleted photos are forgotten. Broken files are listed, never fatal (exit 0,
-    or 1 with --strict). Ctrl-C is safe: the next scan resumes.
+    faces; deleted photos are forgotten, but folders that cannot be read (or an empty
+    mount point) keep theirs. Names and corrections survive every re-scan. Broken files
+    are listed, never fatal (exit 0, or 1 with --strict). Ctrl-C is safe: the next scan
+    resumes.
     """
     from .scan_cli import run_scan
 
