@@ -165,7 +165,9 @@ def render_summary(stats: ScanStats, max_failures: int = 20) -> None:
     from rich.table import Table
 
     table = Table(
-        title=f"scan: {stats.model} on {stats.device}, {stats.seconds:.1f} s", show_header=False
+        title=f"scan: {stats.model}{f' on {stats.device}' if stats.device else ''}, "
+        f"{stats.seconds:.1f} s",
+        show_header=False,
     )
     table.add_column(justify="left")
     table.add_column(justify="right")
@@ -176,7 +178,7 @@ def render_summary(stats: ScanStats, max_failures: int = 20) -> None:
         ("unchanged", stats.photos_unchanged),
         ("moved or renamed", stats.photos_moved),
         ("removed", stats.photos_removed),
-        ("kept: folder unreadable", stats.photos_unavailable),
+        ("kept (folder unavailable)", stats.photos_unavailable),
         ("re-embedded for this model", stats.photos_reembedded),
         ("failed", stats.photos_failed),
         ("without a face", stats.no_face),
