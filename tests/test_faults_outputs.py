@@ -32,7 +32,7 @@ from facecluster.export import (
     write_report,
     write_sheet,
 )
-from facecluster.scan import OUTPUT_MARKER
+from facecluster.scan import OUTPUT_MARKER, walk
 
 from .conftest import copy_photos
 from .test_export import AJ1, ALL_PHOTOS, CLINTON, DEV, face, make_grouping
@@ -356,6 +356,19 @@ def test_out_holding_photos_or_database_is_refused(fault, library: Path, tmp_pat
     refused(lambda: check_output_paths(db.parent, None, None, protect), "face database")
     refused(lambda: check_output_paths(None, None, db, protect), "face database")
     assert state(tmp_path) == before
+
+
+def test_scan_never_reads_an_output_folder_back(fault, library: Path) -> None:
+    fault(
+        "out",
+        "--out (copies) and --html inside the photo library, then a scan's walk",
+        "the walk skips both folders: no copy or thumbnail is taken for a photo",
+    )
+    before = {e.path for e in walk([library])}
+    export_folders(make_grouping(library), library / "People", "copy")
+    write_html(make_grouping(library), library / "Sheet")
+    assert len(list((library / "People").rglob("*.jpg"))) == 10
+    assert {e.path for e in walk([library])} == before
 
 
 # --- --html ----------------------------------------------------------------------------
