@@ -305,6 +305,29 @@ def test_planted_marker_authorises_nothing(
     assert state(out) == before
 
 
+def test_unreadable_folder_in_output_is_an_error(
+    fault, library: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fault("out", "--out re-run with a user folder it cannot read", "one-line error; kept")
+    out = tmp_path / "people"
+    export_folders(make_grouping(library), out)
+    (out / "private").mkdir()
+    (out / "private" / "a.txt").write_text("secret")
+    real_scandir = os.scandir
+
+    def scandir(path=".", *args):  # chmod 000 does not stop root, who runs CI here
+        if Path(path).name == "private":
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path, *args)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    before = state(out)
+    refused(lambda: export_folders(make_grouping(library), out), "cannot read", "private")
+    assert state(out) == before
+    monkeypatch.undo()
+    assert (out / "private" / "a.txt").read_text() == "secret"
+
+
 def test_marker_alone_in_a_folder_is_not_ours(fault, library: Path, tmp_path: Path) -> None:
     fault("out", "--out into a folder holding only a planted marker", "refused; marker unchanged")
     out = tmp_path / "mine"

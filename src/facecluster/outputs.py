@@ -145,10 +145,14 @@ def write_tree(
     out_dir = Path(os.path.abspath(out_dir))
     check_folder(out_dir, sources, protect)
     exists = out_dir.is_dir()
-    manifest = read_manifest(out_dir, kind) if exists else None
-    if manifest is None and exists and any(out_dir.iterdir()):
-        raise _not_ours(out_dir)  # a marker alone, valid or planted, authorises nothing
-    survey = survey_folder(out_dir, manifest) if manifest is not None else Survey()
+    try:
+        manifest = read_manifest(out_dir, kind) if exists else None
+        if manifest is None and exists and any(out_dir.iterdir()):
+            raise _not_ours(out_dir)  # a marker alone, valid or planted, authorises nothing
+        survey = survey_folder(out_dir, manifest) if manifest is not None else Survey()
+    except OSError as exc:
+        where = exc.filename or out_dir
+        raise OutputError(f"cannot read the output folder {where}: {reason(exc)}") from None
     if survey.others and not survey.matched:
         raise _not_ours(out_dir)
     marker = out_dir / OUTPUT_MARKER
