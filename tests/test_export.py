@@ -219,7 +219,7 @@ def test_export_folders(library: Path, tmp_path: Path, layout: str) -> None:
         else:
             assert not entry.is_symlink() and not os.path.samefile(entry, original)
 
-    # Re-running replaces the tree (which unlinks every link or copy); originals untouched.
+    # Re-running replaces our entries (which unlinks every link or copy); originals untouched.
     export_folders(grouping, out, layout)
     shutil.rmtree(out)
     assert snapshot(library) == before
@@ -260,7 +260,7 @@ def test_folder_names_sanitised_and_unique(library: Path, tmp_path: Path) -> Non
     assert not (tmp_path / "etc").exists() and not (tmp_path.parent / "etc").exists()
 
 
-def test_rerun_replaces_old_tree_atomically(library: Path, tmp_path: Path) -> None:
+def test_rerun_replaces_old_entries(library: Path, tmp_path: Path) -> None:
     out = tmp_path / "people"
     export_folders(make_grouping(library), out)
     renamed = Grouping(
@@ -396,9 +396,10 @@ def test_schema_doc_example_matches_the_format() -> None:
 def test_write_report_is_atomic_and_round_trips(tmp_path: Path) -> None:
     path = tmp_path / "reports" / "report.json"
     grouping = make_grouping("photos")
-    path.parent.mkdir()
-    path.write_text("old")
-    write_report(grouping, path)
+    previous = Grouping(grouping.persons[:1], (), "dlib-resnet", {})
+    write_report(previous, path)  # a new file, parents made
+    assert json.loads(path.read_text(encoding="utf-8")) == report_dict(previous)
+    write_report(grouping, path)  # over a previous report: replaced
     assert json.loads(path.read_text(encoding="utf-8")) == report_dict(grouping)
     assert [p.name for p in path.parent.iterdir()] == ["report.json"]
 
@@ -407,7 +408,8 @@ def test_write_report_failure_leaves_old_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = tmp_path / "report.json"
-    path.write_text("old")
+    write_report(Grouping((), (), "old-model", {}), path)
+    old = path.read_bytes()
 
     def fail(*args):
         raise OSError(errno.EIO, "Input/output error")
@@ -415,7 +417,7 @@ def test_write_report_failure_leaves_old_file(
     monkeypatch.setattr(os, "replace", fail)
     with pytest.raises(OutputError, match="cannot write report"):
         write_report(make_grouping("photos"), path)
-    assert path.read_text() == "old"
+    assert path.read_bytes() == old
     assert [p.name for p in tmp_path.iterdir()] == ["report.json"]
 
 

@@ -67,17 +67,27 @@ def group(
     out: Annotated[
         Path | None,
         typer.Option(
-            help="Write one folder per person with links to the photos.", show_default=False
+            help="Write one folder per person with links to the photos. A re-run replaces "
+            "only what facecluster wrote there and keeps your files.",
+            show_default=False,
         ),
     ] = None,
     layout: Annotated[str, typer.Option(help="symlink, hardlink or copy.")] = "symlink",
     report: Annotated[
         Path | None,
-        typer.Option(help="Write the JSON report (docs/report-schema.md).", show_default=False),
+        typer.Option(
+            help="Write the JSON report (docs/report-schema.md) to a new file or over a "
+            "previous report; never over another file.",
+            show_default=False,
+        ),
     ] = None,
     html: Annotated[
         Path | None,
-        typer.Option(help="Write a static page of face thumbnails per person.", show_default=False),
+        typer.Option(
+            help="Write a static page of face thumbnails per person. A re-run replaces "
+            "only the page and thumbnails facecluster wrote.",
+            show_default=False,
+        ),
     ] = None,
     dry_run: Annotated[
         bool,
@@ -105,7 +115,13 @@ def group(
     """
     from .cluster import GroupSettings
     from .encoders import ENCODERS
-    from .export import export_folders, write_html, write_report
+    from .export import (
+        check_output_paths,
+        database_files,
+        export_folders,
+        write_report,
+        write_sheet,
+    )
     from .group import group_faces, threshold_warning
 
     try:
@@ -117,6 +133,8 @@ def group(
             raise FaceclusterError("--layout must be symlink, hardlink or copy")
         if dry_run and (out or report or html):
             raise FaceclusterError("--dry-run saves and writes nothing: drop --out/--report/--html")
+        protect = database_files(db or config.default_db_path())
+        check_output_paths(out, html, report, protect)
         cache, enc_id, name = _open(db, model, weights)
         calibrated = ENCODERS[name].default_threshold
         t = threshold if threshold is not None else calibrated
@@ -129,17 +147,25 @@ def group(
         if warning:
             result.warnings.append(warning)
             print(f"warning: {warning}", file=sys.stderr)
-        outputs: dict[str, str] = {}
+        outputs: dict[str, Any] = {}
+        kept: list[Path] = []
         if out is not None:
-            stats = export_folders(result.grouping, out, layout)
+            stats = export_folders(result.grouping, out, layout, protect=protect)
             outputs["out"] = str(stats.out_dir)
+            kept += stats.kept
         if report is not None:
-            write_report(result.grouping, report)
+            write_report(result.grouping, report, protect=protect)
             outputs["report"] = str(report)
         if html is not None:
-            outputs["html"] = str(write_html(result.grouping, html))
+            page = write_sheet(result.grouping, html, protect=protect)
+            outputs["html"] = str(page.index)
+            kept += page.kept
+        if out is not None or html is not None:
+            outputs["kept"] = [safe(p) for p in kept]
     except FaceclusterError as err:
         raise _fail(err) from None
+    if kept and not quiet:
+        _say_kept(kept)
     summary = result.summary() | outputs
     if as_json:
         _emit_json(summary)
@@ -152,6 +178,17 @@ def _action(settings: Any) -> str:
     if settings.method == "agglomerative":
         return f"group --threshold {settings.threshold:g} --linkage {settings.linkage}"
     return f"group --method hdbscan --min-cluster-size {settings.min_cluster_size}"
+
+
+def _say_kept(kept: list[Path]) -> None:
+    shown = [safe(f"{p}/" if p.is_dir() and not p.is_symlink() else str(p)) for p in kept[:10]]
+    more = f" and {len(kept) - 10} more" if len(kept) > 10 else ""
+    noun = "file" if len(kept) == 1 else "files"
+    print(
+        f"kept {len(kept)} {noun} that facecluster did not write (or that changed since): "
+        f"{', '.join(shown)}{more}",
+        file=sys.stderr,
+    )
 
 
 def _render_group(s: dict[str, Any]) -> None:

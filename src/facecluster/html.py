@@ -6,7 +6,7 @@ from __future__ import annotations
 import html
 import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,7 +19,7 @@ from .imageio import decode
 from .pathcodec import shown
 
 if TYPE_CHECKING:
-    from .export import Grouping, ReportFace
+    from .grouping import Grouping, ReportFace
 
 MARGIN = 0.25  # the crop is the face box grown by this fraction of its longer side
 JPEG_QUALITY = 85
@@ -56,15 +56,17 @@ def make_thumbnails(
     folder: Path,
     size: int,
     progress: Callable[[int, int], None] | None = None,
+    taken: Iterable[str] = (),
 ) -> list[str | None]:
     """Write a JPEG thumbnail of each face into ``folder``; returns, for each face, its
     file name, or None when its photo could not be read or the box is not in it.
-    Each photo is decoded once, however many of its faces are shown."""
+    Each photo is decoded once, however many of its faces are shown. No name in ``taken``
+    (compared case-insensitively) is used."""
     by_photo: dict[str, list[int]] = {}
     for i, face in enumerate(faces):
         by_photo.setdefault(face.photo, []).append(i)
     names: list[str | None] = [None] * len(faces)
-    used: set[str] = set()
+    used = {name.casefold() for name in taken}
     for done, (photo, idxs) in enumerate(by_photo.items(), 1):
         try:
             image, _, _, scale = decode(Path(photo).read_bytes())
@@ -85,10 +87,10 @@ def make_thumbnails(
 
 def _unique_name(stem: str, used: set[str]) -> str:
     name, n = f"{stem}.jpg", 1
-    while name in used:
+    while name.casefold() in used:
         n += 1
         name = f"{stem}_{n}.jpg"
-    used.add(name)
+    used.add(name.casefold())
     return name
 
 
