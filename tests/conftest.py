@@ -102,6 +102,16 @@ def sample_edge(category: str) -> Path:
     return SAMPLE / row["path"]
 
 
+def copy_sample_people(dest: Path, people: dict[str, int]) -> Path:
+    """Copy the first N in-repo portraits of each named identity into dest/<identity>/."""
+    portraits = sample_people()
+    for person, n in people.items():
+        (dest / person).mkdir(parents=True, exist_ok=True)
+        for src in portraits[person][:n]:
+            shutil.copy2(src, dest / person / src.name)
+    return dest
+
+
 def copy_sample(dest: Path) -> Path:
     """Copy the in-repo photos (people/ and edge/, not the manifest) into dest."""
     for sub in ("people", "edge"):

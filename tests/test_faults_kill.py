@@ -22,9 +22,9 @@ from typer.testing import CliRunner
 
 from facecluster.cli import app
 
-from .conftest import ROOT, copy_photos
+from .conftest import ROOT, copy_sample_people
 
-pytestmark = [pytest.mark.shared_data, pytest.mark.model, pytest.mark.fault]
+pytestmark = [pytest.mark.model, pytest.mark.fault]
 runner = CliRunner()
 KILLER = ROOT / "tests" / "killer.py"
 POINTS = 3  # random kill points per command, plus the last statement
@@ -90,7 +90,7 @@ def assert_sound(db: Path) -> None:
 def named_library(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A scanned, grouped library with a named person, a merge and a removed face."""
     tmp = tmp_path_factory.mktemp("kill")
-    lib = copy_photos(tmp / "photos", {"Colin_Powell": 3, "Tony_Blair": 3, "Tom_Hanks": 2})
+    lib = copy_sample_people(tmp / "photos", {"Colin_Powell": 3, "Tony_Blair": 3, "Junichiro_Koizumi": 2})
     db = tmp / "faces.db"
     cli("scan", str(lib), "--db", str(db))
     cli("group", "--db", str(db))

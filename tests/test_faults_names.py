@@ -1,5 +1,5 @@
 """Fault suite: names and corrections survive re-scans, unreadable folders and
-exploratory regroups; odd file names scan like any other (real photos, real models)."""
+exploratory regroups; odd file names scan like any other (the in-repo photos, real models)."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from typer.testing import CliRunner
 
 from facecluster.cli import app
 
-from .conftest import copy_photos
+from .conftest import copy_sample_people
 
-pytestmark = [pytest.mark.shared_data, pytest.mark.model, pytest.mark.fault]
+pytestmark = [pytest.mark.model, pytest.mark.fault]
 runner = CliRunner()
 PEOPLE = {"Colin_Powell": 3, "Tony_Blair": 3, "Serena_Williams": 3}
 
@@ -44,7 +44,7 @@ def person_with(db: Path, photo: Path) -> int:
 
 @pytest.fixture()
 def library(tmp_path: Path) -> tuple[Path, Path]:
-    lib = copy_photos(tmp_path / "photos", PEOPLE)
+    lib = copy_sample_people(tmp_path / "photos", PEOPLE)
     db = tmp_path / "faces.db"
     run("scan", str(lib), "--db", str(db))
     run("group", "--db", str(db))
@@ -160,7 +160,7 @@ def test_an_exploratory_loose_threshold_merges_no_named_person_and_undo_restores
 def test_a_file_name_that_is_not_utf8_scans_like_any_other(tmp_path, fault):
     fault("scan", "a photo named b'\\xff\\xfe' + 'x.jpg' (not UTF-8) among others",
           "it is scanned and grouped like any other, shown escaped, re-runs are clean")
-    lib = copy_photos(tmp_path / "photos", {"Colin_Powell": 2})
+    lib = copy_sample_people(tmp_path / "photos", {"Colin_Powell": 2})
     src = first(lib, "Colin_Powell")
     odd = Path(os.fsdecode(os.fsencode(lib) + b"/\xff\xfex.jpg"))
     shutil.copy2(src, odd)
