@@ -90,7 +90,8 @@ def assert_sound(db: Path) -> None:
 def named_library(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A scanned, grouped library with a named person, a merge and a removed face."""
     tmp = tmp_path_factory.mktemp("kill")
-    lib = copy_sample_people(tmp / "photos", {"Colin_Powell": 3, "Tony_Blair": 3, "Junichiro_Koizumi": 2})
+    people = {"Colin_Powell": 3, "Tony_Blair": 3, "Junichiro_Koizumi": 2}
+    lib = copy_sample_people(tmp / "photos", people)
     db = tmp / "faces.db"
     cli("scan", str(lib), "--db", str(db))
     cli("group", "--db", str(db))
