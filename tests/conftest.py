@@ -48,14 +48,6 @@ def _isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
     monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))
     monkeypatch.delenv("FACECLUSTER_DB", raising=False)
     monkeypatch.delenv("FACECLUSTER_WEIGHTS", raising=False)
-    # Trained models register themselves in the process-wide encoder table; a CLI process
-    # starts with a fresh one, so every test does too (their files live in a tmp dir).
-    from facecluster.encoders import ENCODERS
-
-    known = dict(ENCODERS)
-    yield
-    ENCODERS.clear()
-    ENCODERS.update(known)
 
 
 def edge_manifest() -> list[dict[str, str]]:
