@@ -67,14 +67,6 @@ def _isolate(mp: pytest.MonkeyPatch, home: Path) -> None:
 def _isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
     """No test downloads weights or touches the user's own cache and database."""
     _isolate(monkeypatch, tmp_path_factory.mktemp("home"))
-    # Trained models register themselves in the process-wide encoder table; a CLI process
-    # starts with a fresh one, so every test does too (their files live in a tmp dir).
-    from facecluster.encoders import ENCODERS
-
-    known = dict(ENCODERS)
-    yield
-    ENCODERS.clear()
-    ENCODERS.update(known)
 
 
 # --- the in-repo photos (tests/data) ---------------------------------------------------

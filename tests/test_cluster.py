@@ -176,7 +176,9 @@ def test_graph_average_with_small_knn_stays_close_to_dense():
 def test_blockwise_neighbours_match_brute_force(monkeypatch):
     from scipy.sparse.csgraph import connected_components
 
-    monkeypatch.setattr(cluster, "_BLOCK", 64)  # many tiles, both orientations
+    from facecluster.cluster import neighbours
+
+    monkeypatch.setattr(neighbours, "_BLOCK", 64)  # many tiles, both orientations
     x = overlapping(400, seed=11)
     d = sq_dists(x)
     np.fill_diagonal(d, np.inf)

@@ -137,7 +137,8 @@ def test_train_finetune_from_a_weights_file(tmp_path: Path, fake_facenet_weights
     doc = json.loads(r.output)
     assert doc["name"] == "facenet-vggface2+ft" and doc["train_faces"] == 4
     assert doc["history"][1]["triplets"] == 4  # 2 identities x 2 ordered pairs
-    enc = load_encoder(resolve(str(out)))
+    assert resolve(str(out)) == "facenet-vggface2+ft"
+    enc = load_encoder(str(out))
     assert isinstance(enc, TrainedFacenetEncoder)
     assert enc.identity["base"]["weights_sha256"]  # the facenet weights it started from
     v = enc.embed([np.zeros((160, 160, 3), np.uint8)])

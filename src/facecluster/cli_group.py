@@ -20,8 +20,11 @@ from .cli import (
     app,
 )
 from .cli_search import ThresholdOption
+from .cluster import DEFAULT_METHOD, LINKAGES, METHODS
 from .errors import EmptyCache, FaceclusterError
 from .pathcodec import shown as safe
+from .registry import or_list
+from .writers import LAYOUTS, WRITERS
 
 people_app = typer.Typer(
     help="List persons and correct them: name, merge, split, move or remove faces. "
@@ -35,11 +38,12 @@ app.add_typer(people_app, name="people")
 def _open(db: Path | None, model: str, weights: Path | None) -> tuple[Any, int, str]:
     """The cache, the encoder id and name whose faces and persons to use."""
     from .cache import FaceCache
-    from .encoders import encoder_identity, resolve
+    from .encoders import encoder_identity, encoder_spec
 
-    name = resolve(model, weights)
+    spec = encoder_spec(model, weights)
+    name = spec.name
     cache = FaceCache(db or config.default_db_path(), create=False)
-    enc_id = cache.encoder_id(encoder_identity(name, weights), register=False)
+    enc_id = cache.encoder_id(encoder_identity(spec, weights), register=False)
     if enc_id is None:
         cache.close()
         raise EmptyCache(f"the database has no {name} faces: run 'facecluster scan PATH' first")
@@ -49,14 +53,14 @@ def _open(db: Path | None, model: str, weights: Path | None) -> tuple[Any, int, 
 @app.command()
 def group(
     db: DbOption = None,
-    method: Annotated[str, typer.Option(help="agglomerative or hdbscan.")] = "agglomerative",
+    method: Annotated[str, typer.Option(help=f"{or_list(METHODS.names())}.")] = DEFAULT_METHOD,
     threshold: ThresholdOption = None,
     linkage: Annotated[
         str,
         typer.Option(
-            help="How cluster distance is measured: weighted (WPGMA), average, complete or single."
+            help=f"How cluster distance is measured: {or_list(LINKAGES)} (weighted = WPGMA)."
         ),
-    ] = "weighted",
+    ] = LINKAGES[0],
     min_cluster_size: Annotated[
         int,
         typer.Option(min=1, help="Smaller groups go to 'unknown'; 1 gives every face a person."),
@@ -72,7 +76,7 @@ def group(
             show_default=False,
         ),
     ] = None,
-    layout: Annotated[str, typer.Option(help="symlink, hardlink or copy.")] = "symlink",
+    layout: Annotated[str, typer.Option(help=f"{or_list(LAYOUTS)}.")] = LAYOUTS[0],
     report: Annotated[
         Path | None,
         typer.Option(
@@ -86,6 +90,17 @@ def group(
         typer.Option(
             help="Write a static page of face thumbnails per person. A re-run replaces "
             "only the page and thumbnails facecluster wrote.",
+            show_default=False,
+        ),
+    ] = None,
+    write: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--write",
+            metavar="NAME=PATH",
+            help="Write an output by its writer's name; repeatable. Writers: "
+            + ", ".join(w.name + (f" (as {w.flag})" if w.flag else "") for w in WRITERS)
+            + ".",
             show_default=False,
         ),
     ] = None,
@@ -114,31 +129,31 @@ def group(
     --dry-run; 'facecluster people undo' goes back to the grouping before.
     """
     from .cluster import GroupSettings
-    from .encoders import ENCODERS
-    from .export import (
-        check_output_paths,
-        database_files,
-        export_folders,
-        write_report,
-        write_sheet,
-    )
+    from .encoders import encoder_spec
+    from .export import check_output_targets, database_files
     from .group import group_faces, threshold_warning
+    from .writers import WriteOptions, output_targets, write_outputs
 
     try:
-        if method not in ("agglomerative", "hdbscan"):
-            raise FaceclusterError(f"--method must be agglomerative or hdbscan, not {method!r}")
-        if linkage not in ("weighted", "average", "complete", "single"):
-            raise FaceclusterError("--linkage must be weighted, average, complete or single")
-        if layout not in ("symlink", "hardlink", "copy"):
-            raise FaceclusterError("--layout must be symlink, hardlink or copy")
-        if dry_run and (out or report or html):
-            raise FaceclusterError("--dry-run saves and writes nothing: drop --out/--report/--html")
+        if method not in METHODS:
+            raise FaceclusterError(f"--method must be {or_list(METHODS.names())}, not {method!r}")
+        if linkage not in LINKAGES:
+            raise FaceclusterError(f"--linkage must be {or_list(LINKAGES)}")
+        if layout not in LAYOUTS:
+            raise FaceclusterError(f"--layout must be {or_list(LAYOUTS)}")
+        targets = output_targets({"folders": out, "report": report, "html": html}, write or ())
+        if dry_run and targets:
+            more = "/--write" if write else ""
+            raise FaceclusterError(
+                f"--dry-run saves and writes nothing: drop --out/--report/--html{more}"
+            )
         protect = database_files(db or config.default_db_path())
-        check_output_paths(out, html, report, protect)
+        check_output_targets(targets, protect)
         cache, enc_id, name = _open(db, model, weights)
-        calibrated = ENCODERS[name].default_threshold
+        calibrated = encoder_spec(model, weights).default_threshold
         t = threshold if threshold is not None else calibrated
-        warning = threshold_warning(name, t, calibrated) if method == "agglomerative" else None
+        uses_threshold = "threshold" in METHODS.get(method).uses
+        warning = threshold_warning(name, t, calibrated) if uses_threshold else None
         with cache:
             settings = GroupSettings(method, t, linkage, min_cluster_size, min_samples)
             result = group_faces(
@@ -147,20 +162,9 @@ def group(
         if warning:
             result.warnings.append(warning)
             print(f"warning: {warning}", file=sys.stderr)
-        outputs: dict[str, Any] = {}
-        kept: list[Path] = []
-        if out is not None:
-            stats = export_folders(result.grouping, out, layout, protect=protect)
-            outputs["out"] = str(stats.out_dir)
-            kept += stats.kept
-        if report is not None:
-            write_report(result.grouping, report, protect=protect)
-            outputs["report"] = str(report)
-        if html is not None:
-            page = write_sheet(result.grouping, html, protect=protect)
-            outputs["html"] = str(page.index)
-            kept += page.kept
-        if out is not None or html is not None:
+        outputs, found = write_outputs(result.grouping, targets, WriteOptions(layout, protect))
+        kept = found or []
+        if found is not None:
             outputs["kept"] = [safe(p) for p in kept]
     except FaceclusterError as err:
         raise _fail(err) from None
@@ -175,9 +179,7 @@ def group(
 
 def _action(settings: Any) -> str:
     """How a grouping is named in 'people history'."""
-    if settings.method == "agglomerative":
-        return f"group --threshold {settings.threshold:g} --linkage {settings.linkage}"
-    return f"group --method hdbscan --min-cluster-size {settings.min_cluster_size}"
+    return settings.command()
 
 
 def _say_kept(kept: list[Path]) -> None:
@@ -195,7 +197,7 @@ def _render_group(s: dict[str, Any]) -> None:
     detail = (
         f"threshold {s['threshold']:g}, {s['linkage']} linkage"
         if s["method"] == "agglomerative"
-        else "hdbscan"
+        else s["method"]
     )
     would = "" if s["saved"] else "would be "
     print(
@@ -207,7 +209,7 @@ def _render_group(s: dict[str, Any]) -> None:
         print(line)
     if not s["saved"]:
         print("dry run: nothing was saved")
-    for key in ("out", "report", "html"):
+    for key in (w.key for w in WRITERS):
         if key in s:
             print(f"{key}: {s[key]}")
 

@@ -21,7 +21,9 @@ from .cli import (
     _interrupted,
     app,
 )
+from .cluster import DEFAULT_METHOD, LINKAGES, METHODS
 from .errors import EXIT_FAILED, FaceclusterError
+from .registry import or_list
 
 ThresholdOption = Annotated[
     float | None,
@@ -36,14 +38,14 @@ ThresholdOption = Annotated[
 ]
 
 
-def _load(model: str, weights: Path | None, device: str) -> tuple[Any, Any]:
-    from .detect import Detector, resolve_device
+def _load(model: Any, weights: Path | None, device: str) -> tuple[Any, Any]:
+    from .detect import load_detector, resolve_device
     from .encoders import load_encoder
     from .scan_cli import _check_device
 
     dev = resolve_device(device)
     _check_device(dev)
-    return Detector(dev), load_encoder(model, weights, dev)
+    return load_detector(device=dev), load_encoder(model, weights, dev)
 
 
 def _face_vector(path: Path, detector: Any, encoder: Any, face: int) -> tuple[Any, Any]:
@@ -81,12 +83,13 @@ def verify(
 
     Exit 0: same person; 1: different people; 2: input error (no face, unreadable file).
     """
-    from .encoders import ENCODERS, resolve
+    from .encoders import encoder_spec
 
     try:
-        name = resolve(model, weights)
-        t = threshold if threshold is not None else ENCODERS[name].default_threshold
-        detector, encoder = _load(name, weights, device.value)
+        spec = encoder_spec(model, weights)
+        name = spec.name
+        t = threshold if threshold is not None else spec.default_threshold
+        detector, encoder = _load(spec, weights, device.value)
         fa, va = _face_vector(photo_a, detector, encoder, face)
         fb, vb = _face_vector(photo_b, detector, encoder, face)
     except FaceclusterError as err:
@@ -133,22 +136,23 @@ def find(
     Nearest first, with the squared L2 distance; only photos within the threshold.
     """
     from .cache import FaceCache
-    from .encoders import ENCODERS, encoder_identity, resolve
+    from .encoders import encoder_identity, encoder_spec
     from .errors import EmptyCache
     from .search import nearest_photos
 
     try:
-        name = resolve(model, weights)
-        t = threshold if threshold is not None else ENCODERS[name].default_threshold
+        spec = encoder_spec(model, weights)
+        name = spec.name
+        t = threshold if threshold is not None else spec.default_threshold
         with FaceCache(db or config.default_db_path(), create=False) as cache:
-            enc_id = cache.encoder_id(encoder_identity(name, weights), register=False)
+            enc_id = cache.encoder_id(encoder_identity(spec, weights), register=False)
             if enc_id is None:
                 raise EmptyCache(
                     f"the database has no {name} faces: run 'facecluster scan "
                     f"PATH --model {name}' first"
                 )
             faces, vectors = cache.face_vectors(enc_id)
-        detector, encoder = _load(name, weights, device.value)
+        detector, encoder = _load(spec, weights, device.value)
         _, qv = _face_vector(query, detector, encoder, 1)
     except FaceclusterError as err:
         raise _fail(err) from None
@@ -189,11 +193,9 @@ def eval_(
             "eval.db, kept apart from your library].",
         ),
     ] = None,
-    method: Annotated[str, typer.Option(help="agglomerative or hdbscan.")] = "agglomerative",
+    method: Annotated[str, typer.Option(help=f"{or_list(METHODS.names())}.")] = DEFAULT_METHOD,
     threshold: ThresholdOption = None,
-    linkage: Annotated[
-        str, typer.Option(help="average, weighted, complete or single.")
-    ] = "weighted",
+    linkage: Annotated[str, typer.Option(help=f"{or_list(LINKAGES)}.")] = LINKAGES[0],
     min_cluster_size: Annotated[int, typer.Option(min=1)] = 2,
     min_samples: Annotated[int | None, typer.Option(min=1, show_default=False)] = None,
     sweep: Annotated[
@@ -218,19 +220,20 @@ def eval_(
     """
     from .assess import GroupSettings, assess, parse_sweep
     from .assess import sweep as run_sweep
-    from .encoders import ENCODERS, resolve
+    from .encoders import encoder_spec
     from .scan_cli import scan_labelled
 
     try:
         thresholds = parse_sweep(sweep) if sweep else None
-        if method not in ("agglomerative", "hdbscan"):
-            raise FaceclusterError(f"--method must be agglomerative or hdbscan, not {method!r}")
-        name = resolve(model, weights)
+        if method not in METHODS:
+            raise FaceclusterError(f"--method must be {or_list(METHODS.names())}, not {method!r}")
+        spec = encoder_spec(model, weights)
+        name = spec.name
         db_path = db or config.data_dir() / "eval.db"
         lab, _ = scan_labelled(
-            directory, db_path, name, weights, device.value, not (quiet or as_json)
+            directory, db_path, spec, weights, device.value, not (quiet or as_json)
         )
-        t = threshold if threshold is not None else ENCODERS[name].default_threshold
+        t = threshold if threshold is not None else spec.default_threshold
         settings = GroupSettings(method, t, linkage, min_cluster_size, min_samples)
         result = assess(lab, settings)
         result["model"] = name

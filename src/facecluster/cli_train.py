@@ -207,19 +207,20 @@ def _train_head(
 ) -> Any:
     from .cache import FaceCache
     from .detect import resolve_device
-    from .encoders import ENCODERS, resolve
+    from .encoders import encoder_spec
     from .errors import TrainingError
     from .scan_cli import scan_labelled
     from .train.head import project_cached, train_head
     from .train.result import model_name, out_path
 
-    base_name = resolve(base, weights)
-    if ENCODERS[base_name].path:
+    spec = encoder_spec(base, weights)
+    base_name = spec.name
+    if spec.path:
         raise TrainingError(f"--base {base_name} is itself trained; use a built-in encoder")
     name = model_name(base_name, out)
     target = out_path(out, name)
     db_path = db or config.default_db_path()
-    lab, identity = scan_labelled(directory, db_path, base_name, weights, device.value, bar.show)
+    lab, identity = scan_labelled(directory, db_path, spec, weights, device.value, bar.show)
     bar.start()
     result = train_head(
         lab.vectors,
@@ -228,7 +229,7 @@ def _train_head(
         cfg,
         base=base_name,
         base_identity=identity,
-        base_threshold=ENCODERS[base_name].default_threshold,
+        base_threshold=spec.default_threshold,
         name=name,
         out=target,
         resume=resume,

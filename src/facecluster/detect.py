@@ -1,14 +1,22 @@
-"""Face detection with facenet-pytorch's MTCNN, batched over photos of equal size."""
+"""Face detection: the detector registry, its contract, and MTCNN (facenet-pytorch's
+networks, batched over photos of equal size).
+
+Adding a detector: a module with a class that follows :class:`FaceDetector` and one
+``DETECTORS.register(DetectorSpec(...))`` line below.
+"""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
 from .mtcnn import Timings
 from .records import Face
+from .registry import Ref, Registry, load_ref
 
 # MTCNN's last stage outputs a face probability; below this we call it a false positive
 # (textures, animal faces, drawn heads). Measured on ../shared/data/edge: see docs/design.md.
@@ -29,6 +37,58 @@ def resolve_device(device: str = "auto") -> str:
     if mps is not None and mps.is_available():
         return "mps"
     return "cpu"
+
+
+class FaceDetector(Protocol):
+    """What the scan pipeline needs of a face detector. The one place its contract is written.
+
+    ``detect(images, min_sizes, timings)`` takes RGB uint8 arrays (h, w, 3) and returns, for
+    each, the faces it is confident of, as :class:`~facecluster.records.Face`:
+
+    * ``box``: (4,) float32 ``x1, y1, x2, y2`` in pixels of the array given (x right, y down),
+      MTCNN's box geometry: the encoders crop from it (FaceNet adds a margin; dlib-resnet maps
+      it to dlib's own box with ``BOX_MAP``, fitted to MTCNN's boxes, so a detector that
+      draws boxes differently needs that map refitted);
+    * ``landmarks``: (5, 2) float32 ``(x, y)`` in the same pixels, in this order: left eye,
+      right eye, nose tip, left mouth corner, right mouth corner, where left and right are
+      as seen in the image (the person's right eye is the image's left one);
+    * ``prob``: the detector's confidence in [0, 1]; faces below its own cut are not returned.
+
+    ``min_sizes[i]``: the smallest face side (pixels of image i) to return; ``timings``: a
+    dict the detector may add the seconds of its stages to (``scan --profile``). ``name``
+    says which detector found the faces. The face database stores boxes and landmarks, not
+    the detector's name: a database is meant to be scanned with one detector.
+    """
+
+    name: str
+
+    def detect(
+        self,
+        images: Sequence[np.ndarray],
+        min_sizes: Sequence[float] | None = None,
+        timings: Timings | None = None,
+    ) -> list[list[Face]]: ...
+
+
+@dataclass(frozen=True)
+class DetectorSpec:
+    """A detector: ``load(device=...) -> FaceDetector`` (a lazy ``"module:attribute"``)."""
+
+    name: str
+    description: str
+    load: Ref
+
+
+DETECTORS: Registry[DetectorSpec] = Registry("detector")
+DETECTORS.register(
+    DetectorSpec("mtcnn", "MTCNN (facenet-pytorch's networks)", "facecluster.detect:Detector")
+)
+
+
+def load_detector(name: str = "mtcnn", device: str = "cpu") -> FaceDetector:
+    """The detector registered as ``name``, on ``device``."""
+    detector: FaceDetector = load_ref(DETECTORS.get(name).load)(device=device)
+    return detector
 
 
 class Detector:

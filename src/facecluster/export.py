@@ -10,9 +10,10 @@ else. Original photos are only read.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePath
+from typing import Any
 
 from . import html as sheet
 from .errors import OutputError
@@ -28,14 +29,15 @@ from .grouping import (
     unique_name,
 )
 from .outputs import OutputTree, check_folder, inside, write_tree
+from .registry import load_ref
 from .report import (
     REPORT_SCHEMA,
     REPORT_SCHEMA_VERSION,
-    check_report_path,
     report_dict,
     write_report,
 )
 from .scan import OUTPUT_MARKER
+from .writers import LAYOUTS, WriteOptions, WriterSpec
 
 __all__ = [
     "LAYOUTS",
@@ -50,6 +52,7 @@ __all__ = [
     "ReportPerson",
     "SheetStats",
     "check_output_paths",
+    "check_output_targets",
     "database_files",
     "export_folders",
     "folder_names",
@@ -60,7 +63,6 @@ __all__ = [
     "write_sheet",
 ]
 
-LAYOUTS = ("symlink", "hardlink", "copy")
 Progress = Callable[[int, int], None]
 
 
@@ -92,20 +94,52 @@ def check_output_paths(
 ) -> None:
     """Refuse, before any work, outputs that would collide: ``--out`` and ``--html`` in one
     folder, the report inside either, any of them on the database (``protect``)."""
+    from .writers import WRITERS
+
+    given = {"folders": out, "html": html, "report": report}
+    targets = [(WRITERS.get(n), Path(p)) for n, p in given.items() if p is not None]
+    check_output_targets(targets, protect)
+
+
+def check_output_targets(
+    targets: Sequence[tuple[WriterSpec, Path]], protect: Iterable[Path] = ()
+) -> None:
+    """Refuse, before any work, outputs that would collide: two folders in one, a file
+    inside a folder facecluster manages, any of them on the database (``protect``), and
+    each target its writer refuses (``WriterSpec.check``)."""
     protect = tuple(protect)
-    folders = {flag: Path(p) for flag, p in (("--out", out), ("--html", html)) if p is not None}
-    if out is not None and html is not None and inside(out, html) and inside(html, out):
-        raise OutputError(f"--out and --html are the same folder {out}; give each its own")
-    for folder in folders.values():
-        check_folder(Path(os.path.abspath(folder)), (), protect)
-    if report is not None:
-        check_report_path(report, (), protect)
-        for flag, folder in folders.items():
-            if inside(report, folder):
+    folders = [(s, p) for s, p in targets if s.kind == "folder"]
+    for i, (a, pa) in enumerate(folders):
+        for b, pb in folders[i + 1 :]:
+            if inside(pa, pb) and inside(pb, pa):
                 raise OutputError(
-                    f"--report {report} is inside the {flag} folder {folder}, which "
-                    "facecluster manages; write the report elsewhere"
+                    f"{a.option} and {b.option} are the same folder {pa}; give each its own"
                 )
+    for spec, path in folders:
+        check = load_ref(spec.check) if spec.check else check_folder
+        check(Path(os.path.abspath(path)), (), protect)
+    for spec, path in targets:
+        if spec.kind == "folder":
+            continue
+        if spec.check:
+            load_ref(spec.check)(path, (), protect)
+        else:
+            check_new_file(path, protect)
+        for folder_spec, folder in folders:
+            if inside(path, folder):
+                raise OutputError(
+                    f"{spec.option} {path} is inside the {folder_spec.option} folder {folder}, "
+                    f"which facecluster manages; write the {spec.name} elsewhere"
+                )
+
+
+def check_new_file(path: Path, protect: Iterable[Path] = ()) -> None:
+    """A file output without a check of its own: only a new file, never the database."""
+    for db in protect:
+        if os.path.realpath(path) == os.path.realpath(db):
+            raise OutputError(f"{path} is the face database's {Path(db).name}; choose a new file")
+    if os.path.lexists(path):
+        raise OutputError(f"{path} exists; facecluster writes this output only to a new file")
 
 
 def export_folders(
@@ -225,3 +259,24 @@ def write_html(
         grouping, out_dir, thumb_size, max_faces_per_person, progress=progress, protect=protect
     )
     return stats.index
+
+
+# --- the built-in writers (writers.py registers them) ------------------------------------
+
+
+def folders_output(grouping: Grouping, target: Path, options: WriteOptions) -> dict[str, Any]:
+    """``group --out``."""
+    stats = export_folders(grouping, target, options.layout, protect=options.protect)
+    return {"path": str(stats.out_dir), "kept": stats.kept}
+
+
+def report_output(grouping: Grouping, target: Path, options: WriteOptions) -> dict[str, Any]:
+    """``group --report``."""
+    write_report(grouping, target, protect=options.protect)
+    return {"path": str(target)}
+
+
+def html_output(grouping: Grouping, target: Path, options: WriteOptions) -> dict[str, Any]:
+    """``group --html``."""
+    page = write_sheet(grouping, target, protect=options.protect)
+    return {"path": str(page.index), "kept": page.kept}

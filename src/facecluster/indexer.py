@@ -27,7 +27,7 @@ from .cache import (
     PhotoRow,
     PhotoWrite,
 )
-from .detect import Detector, scale_face
+from .detect import FaceDetector, scale_face
 from .encoders import Encoder
 from .errors import ImageError
 from .mtcnn import Timings
@@ -70,7 +70,7 @@ def load_photo(entry: FileEntry) -> DecodedPhoto | Failure:
 
 
 def detect_photos(
-    detector: Detector,
+    detector: FaceDetector,
     photos: Sequence[DecodedPhoto],
     min_face: float,
     timings: Timings | None = None,
@@ -91,7 +91,7 @@ def face_chips(encoder: Encoder, photo: DecodedPhoto, faces: Sequence[Face]) -> 
 
 
 def embed_file(
-    path: Path, detector: Detector, encoder: Encoder, min_face: float = config.DEFAULT_MIN_FACE
+    path: Path, detector: FaceDetector, encoder: Encoder, min_face: float = config.DEFAULT_MIN_FACE
 ) -> tuple[DecodedPhoto, list[Face], np.ndarray]:
     """Detect and embed every face of one photo. Raises ImageError when it cannot be read."""
     st = path.stat()
@@ -102,7 +102,7 @@ def embed_file(
     return res, faces, encoder.embed(face_chips(encoder, res, faces))
 
 
-ModelLoader = Callable[[], tuple[Detector, Encoder]]
+ModelLoader = Callable[[], tuple[FaceDetector, Encoder]]
 
 
 class Indexer:
@@ -129,7 +129,7 @@ class Indexer:
         self.cache = cache
         self.identity = identity
         self._load_models = load_models
-        self._models: tuple[Detector, Encoder] | None = None
+        self._models: tuple[FaceDetector, Encoder] | None = None
         self.batch_size = max(1, batch_size)
         self.workers = workers or config.default_workers()
         self.min_face = min_face
@@ -144,7 +144,7 @@ class Indexer:
         self._done = 0
 
     @property
-    def models(self) -> tuple[Detector, Encoder]:
+    def models(self) -> tuple[FaceDetector, Encoder]:
         if self._models is None:
             self._models = self._load_models()
             self.stats.device = str(getattr(self._models[0], "device", "cpu"))

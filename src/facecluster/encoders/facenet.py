@@ -9,6 +9,7 @@ resize to 160 px, fixed standardisation ``(x - 127.5) / 128``.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -18,6 +19,14 @@ from ..errors import ModelUnavailable
 from ..records import Face
 from .base import l2_normalize
 from .facenet_paths import IMAGE_SIZE, MARGIN, facenet_identity, weights_for
+
+if TYPE_CHECKING:
+    from . import EncoderSpec
+
+
+def load(spec: EncoderSpec, weights: Path | None = None, device: str = "cpu") -> FacenetEncoder:
+    """The ``load`` hook of the facenet specs (encoders/__init__.py)."""
+    return FacenetEncoder(spec.name, spec.variant, weights=weights, device=device)
 
 
 def load_state_dict(path: Path) -> dict[str, torch.Tensor]:

@@ -7,10 +7,14 @@ import tempfile
 import urllib.request
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .. import config
 from ..errors import ModelUnavailable
 from .base import file_sha256
+
+if TYPE_CHECKING:
+    from . import EncoderSpec
 
 IMAGE_SIZE = 160
 MARGIN = 32  # pixels of the 160 px chip, in facenet-pytorch's margin convention
@@ -90,3 +94,19 @@ def facenet_identity(model: str, path: Path) -> dict[str, object]:
         "dim": 512,
         "preprocessing": f"mtcnn box + margin {MARGIN} -> {IMAGE_SIZE}px, (x-127.5)/128",
     }
+
+
+# --- the hooks of the facenet encoders' specs (encoders/__init__.py) ---------------------
+
+
+def spec_identity(spec: EncoderSpec, weights: Path | None) -> dict[str, object]:
+    return facenet_identity(spec.name, weights_for(spec.name, spec.variant, weights))
+
+
+def spec_available(spec: EncoderSpec, weights: Path | None) -> bool:
+    path = find_weights(spec.variant, weights)
+    return path is not None and path.is_file()
+
+
+def spec_location(spec: EncoderSpec, weights: Path | None) -> str:
+    return str(cache_path(spec.variant))

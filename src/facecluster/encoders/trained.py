@@ -23,8 +23,9 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -33,6 +34,9 @@ from .. import config
 from ..errors import ModelUnavailable
 from ..records import Face
 from .base import Encoder, file_sha256, l2_normalize
+
+if TYPE_CHECKING:
+    from . import EncoderSpec
 
 FORMAT = "facecluster-model"
 VERSION = 1
@@ -109,19 +113,21 @@ def save_model(path: Path, meta: dict[str, Any], state: dict[str, torch.Tensor])
     os.replace(tmp, path)
 
 
-_CACHE: dict[tuple[str, int, int], ModelFile] = {}
-
-
 def read_model(path: Path) -> ModelFile:
-    """Load a model file with ``weights_only=True``. Raises ModelUnavailable."""
+    """Load a model file with ``torch.load(weights_only=True)``. Raises ModelUnavailable.
+
+    The last few files read are kept (keyed by path, mtime and size: a rewritten file is
+    read again); a fine-tuned network is ~100 MB, so only a few."""
     path = Path(path)
     try:
         st = path.stat()
     except OSError:
         raise ModelUnavailable(f"model file not found: {path}") from None
-    key = (str(path.resolve()), st.st_mtime_ns, st.st_size)
-    if key in _CACHE:
-        return _CACHE[key]
+    return _read_model(path, str(path.resolve()), st.st_mtime_ns, st.st_size)
+
+
+@lru_cache(maxsize=4)
+def _read_model(path: Path, resolved: str, mtime_ns: int, size: int) -> ModelFile:
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
@@ -132,9 +138,7 @@ def read_model(path: Path) -> ModelFile:
     if int(blob.get("version", 0)) > VERSION:
         raise ModelUnavailable(f"{path} was written by a newer facecluster; upgrade")
     meta = json.loads(blob["meta"])
-    mf = ModelFile(path, meta, dict(blob["state_dict"]), file_sha256(path)[:16])
-    _CACHE[key] = mf
-    return mf
+    return ModelFile(path, meta, dict(blob["state_dict"]), file_sha256(path)[:16])
 
 
 def installed() -> list[Path]:
@@ -236,3 +240,38 @@ class TrainedFacenetEncoder:
         from .facenet import embed_chips
 
         return embed_chips(self._net, self.device, chips, self.dim, batch)
+
+
+# --- the hooks of a trained model's spec (encoders/__init__.py) --------------------------
+
+
+def load(spec: EncoderSpec, weights: Path | None = None, device: str = "cpu") -> Encoder:
+    """A head over its base encoder, or a trained InceptionResnetV1."""
+    from . import check_base, load_encoder
+
+    mf = read_model(Path(spec.path))
+    if mf.architecture == ARCH_HEAD:
+        base = load_encoder(mf.base, weights, device)
+        check_base(mf.meta.get("base_identity"), base.identity, mf.path)
+        return HeadEncoder(mf, base, device)
+    return TrainedFacenetEncoder(mf, device)
+
+
+def spec_identity(spec: EncoderSpec, weights: Path | None) -> dict[str, object]:
+    from . import check_base, encoder_identity
+
+    mf = read_model(Path(spec.path))
+    if mf.architecture == ARCH_HEAD:
+        check_base(mf.meta.get("base_identity"), encoder_identity(mf.base, weights), mf.path)
+    return mf.identity()
+
+
+def spec_available(spec: EncoderSpec, weights: Path | None) -> bool:
+    from . import available
+
+    mf = read_model(Path(spec.path))
+    return mf.architecture != ARCH_HEAD or available(mf.base, weights)
+
+
+def spec_location(spec: EncoderSpec, weights: Path | None) -> str:
+    return spec.path

@@ -149,6 +149,7 @@ def train_images(
     from ..encoders.facenet import load_state_dict
     from ..encoders.facenet_paths import IMAGE_SIZE, MARGIN, facenet_identity, weights_for
     from ..encoders.trained import ARCH_FACENET, save_model
+    from ..registry import or_list
 
     start = time.perf_counter()
     dev = resolve_device(device)
@@ -157,11 +158,14 @@ def train_images(
     state = None
     if finetune:  # weights first: a missing file is reported before anything slow
         base_name = "facenet-vggface2" if base == "auto" else base
-        info = ENCODERS.get(base_name)
-        if info is None or not info.variant:
-            raise TrainingError("--mode finetune needs --base facenet-vggface2 or facenet-casia")
-        path = weights_for(base_name, info.variant, weights)
+        facenets = [s for s in ENCODERS if s.variant]  # the FaceNet (InceptionResnetV1) sets
+        spec = next((s for s in facenets if s.name == base_name), None)
+        if spec is None:
+            names = or_list(s.name for s in facenets)
+            raise TrainingError(f"--mode finetune needs --base {names}")
+        path = weights_for(base_name, spec.variant, weights)
         state = load_state_dict(path)
+        base_threshold = spec.default_threshold
     torch.manual_seed(cfg.seed)
     net = InceptionResnetV1(pretrained=None, classify=False)
     if finetune and state is not None:
@@ -171,7 +175,6 @@ def train_images(
             first = str(exc).splitlines()[0][:120]
             raise TrainingError(f"{path} does not fit InceptionResnetV1: {first}") from None
         base_identity = facenet_identity(base_name, path)
-        base_threshold = ENCODERS[base_name].default_threshold
     name = model_name(base_name, out)
     target = out_path(out, name)
     check_out(target)
