@@ -1,11 +1,62 @@
-"""facecluster: turn a photo library into people."""
+"""facecluster: turn a photo library into people.
 
-import os as _os
+The library (docs/api.md)::
 
-# Decoding threads run beside torch's own threads. With OpenMP's default busy-waiting, the
-# two fight for the cores: MTCNN on a 1 MP photo took 4.5 s instead of 0.6 s on a 2-core
-# machine with one core busy, and a 48-photo scan 79 s instead of 38 s. Set before torch is
-# imported; a user's own setting wins.
-_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    from facecluster import FaceIndex
+    with FaceIndex("faces.db") as index:
+        index.scan(["~/Photos"])
+        result = index.group()
+
+Importing the package is cheap: the names below load their modules on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+_EXPORTS = {
+    "FaceIndex": "api",
+    "Match": "api",
+    "Verification": "api",
+    "verify": "api",
+    "load_encoder": "api",
+    "load_models": "api",
+    "available_encoders": "api",
+    "GroupSettings": "cluster",
+    "FaceclusterError": "errors",
+}
+
+__all__ = [
+    "FaceIndex",
+    "FaceclusterError",
+    "GroupSettings",
+    "Match",
+    "Verification",
+    "__version__",
+    "available_encoders",
+    "load_encoder",
+    "load_models",
+    "verify",
+]
+
+if TYPE_CHECKING:
+    from .api import (
+        FaceIndex,
+        Match,
+        Verification,
+        available_encoders,
+        load_encoder,
+        load_models,
+        verify,
+    )
+    from .cluster import GroupSettings
+    from .errors import FaceclusterError
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

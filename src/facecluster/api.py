@@ -1,0 +1,321 @@
+"""The facecluster library: everything the command line does, as calls that return data.
+
+    from facecluster import FaceIndex
+
+    with FaceIndex("faces.db") as index:
+        stats = index.scan(["~/Photos"])          # ScanStats
+        result = index.group()                     # GroupResult: persons, changes
+        index.people.rename(result.grouping.persons[0].id, "Anna")
+        hits = index.find("query.jpg", k=5)        # nearest photos
+
+Nothing here prints or exits: results are records (facecluster.records, group.GroupResult)
+and failures are :class:`facecluster.errors.FaceclusterError` subclasses. The CLI is a
+thin layer over these calls (docs/api.md).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from . import config
+from .errors import EmptyCache, FaceclusterError, NoFaceError
+from .pathcodec import shown
+from .records import Face, ScanProgress, ScanStats
+
+if TYPE_CHECKING:
+    from .cache import FaceCache
+    from .cluster import GroupSettings
+    from .detect import FaceDetector as Detector
+    from .encoders import Encoder, EncoderSpec, EncoderStatus
+    from .group import GroupResult
+    from .people import People
+
+PathLike = str | os.PathLike[str]
+
+
+@dataclass(frozen=True)
+class Match:
+    """A photo of the index near a query face (``find``)."""
+
+    photo: str
+    distance: float  # squared L2 between unit vectors
+    face_id: int
+    person_id: int | None
+    person_name: str | None
+
+
+@dataclass(frozen=True)
+class Verification:
+    """Whether two faces are the same person (``verify``)."""
+
+    same: bool
+    distance: float
+    threshold: float
+    model: str
+    face_a: Face
+    face_b: Face
+
+
+def model_spec(model: str | EncoderSpec = "auto", weights: PathLike | None = None) -> EncoderSpec:
+    """The encoder ``model`` means here: 'auto' (the best one available offline), a
+    built-in name, a trained model (``BASE+NAME`` or a ``.pt`` file), or a spec."""
+    from .encoders import encoder_spec
+
+    return encoder_spec(model, _path(weights))
+
+
+def load_models(
+    model: str | EncoderSpec = "auto", weights: PathLike | None = None, device: str = "auto"
+) -> tuple[Detector, Encoder]:
+    """The face detector and the encoder, on ``device`` ('auto': CUDA, MPS, then CPU)."""
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch starts: see cli.main
+    from .detect import load_detector, resolve_device
+    from .encoders import load_encoder
+
+    dev = resolve_device(device)
+    _check_device(dev)
+    return load_detector("mtcnn", dev), load_encoder(model, _path(weights), dev)
+
+
+def embed_photo(
+    photo: PathLike, detector: Detector, encoder: Encoder
+) -> tuple[list[Face], np.ndarray]:
+    """Every face of one photo (largest first) and its embedding. Raises ImageError for a
+    file that cannot be read and NoFaceError when it has no face."""
+    from .indexer import embed_file
+
+    path = Path(photo).expanduser()
+    if not path.is_file():
+        raise FaceclusterError(f"no such file: {shown(path)}")
+    _, faces, vectors = embed_file(path, detector, encoder)
+    if not faces:
+        raise NoFaceError(f"no face found in {shown(path)}")
+    order = sorted(range(len(faces)), key=lambda i: -faces[i].area)
+    return [faces[i] for i in order], vectors[order]
+
+
+def verify(
+    photo_a: PathLike,
+    photo_b: PathLike,
+    *,
+    model: str | EncoderSpec = "auto",
+    weights: PathLike | None = None,
+    device: str = "auto",
+    threshold: float | None = None,
+    face: int = 1,
+    models: tuple[Detector, Encoder] | None = None,
+) -> Verification:
+    """Are the ``face``-th largest faces (1 = largest) of two photos the same person?
+    ``models``: a (detector, encoder) pair already loaded (``load_models``)."""
+    spec = model_spec(model, weights)
+    t = spec.default_threshold if threshold is None else threshold
+    detector, encoder = models or load_models(spec, weights, device)
+    picked = []
+    for photo in (photo_a, photo_b):
+        faces, vectors = embed_photo(photo, detector, encoder)
+        if face > len(faces):
+            raise NoFaceError(
+                f"{shown(photo)} has {len(faces)} face(s); face {face} does not exist"
+            )
+        picked.append((faces[face - 1], vectors[face - 1]))
+    (fa, va), (fb, vb) = picked
+    distance = float(max(0.0, 2.0 - 2.0 * float(va @ vb)))
+    return Verification(distance <= t, distance, t, spec.name, fa, fb)
+
+
+class FaceIndex:
+    """One face database (SQLite) seen through one encoder.
+
+    ``model`` is an encoder name ('auto', 'dlib-resnet', a trained model file...);
+    ``create=False`` refuses a database that does not exist yet (EmptyCache)."""
+
+    def __init__(
+        self,
+        db: PathLike | None = None,
+        *,
+        model: str | EncoderSpec = "auto",
+        weights: PathLike | None = None,
+        device: str = "auto",
+        create: bool = True,
+    ) -> None:
+        from .cache import FaceCache
+
+        self.path = Path(db).expanduser() if db is not None else config.default_db_path()
+        self.weights = _path(weights)
+        self.spec = model_spec(model, self.weights)
+        self.model = self.spec.name
+        self.device = device
+        self.cache: FaceCache = FaceCache(self.path, create=create)
+        self._models: tuple[Detector, Encoder] | None = None
+
+    def close(self) -> None:
+        self.cache.close()
+
+    def __enter__(self) -> FaceIndex:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- models ---------------------------------------------------------------------------
+    @property
+    def identity(self) -> dict[str, object]:
+        """What names the encoder's embedding space (weights hash, preprocessing)."""
+        from .encoders import encoder_identity
+
+        return encoder_identity(self.spec, self.weights)
+
+    @property
+    def threshold(self) -> float:
+        """The encoder's calibrated same/different threshold (squared L2)."""
+        return self.spec.default_threshold
+
+    def models(self) -> tuple[Detector, Encoder]:
+        """Detector and encoder, loaded on first use."""
+        if self._models is None:
+            self._models = load_models(self.spec, self.weights, self.device)
+        return self._models
+
+    @property
+    def encoder_id(self) -> int:
+        """The database's id of this encoder; EmptyCache when it holds none of its faces."""
+        enc = self.cache.encoder_id(self.identity, register=False)
+        if enc is None:
+            raise EmptyCache(
+                f"the database has no {self.model} faces: run 'facecluster scan PATH' first"
+            )
+        return enc
+
+    # -- scan -----------------------------------------------------------------------------
+    def scan(
+        self,
+        paths: Sequence[PathLike],
+        *,
+        batch_size: int = config.DEFAULT_BATCH_SIZE,
+        workers: int | None = None,
+        min_face: int = config.DEFAULT_MIN_FACE,
+        follow_symlinks: bool = False,
+        rescan: bool = False,
+        progress: Callable[[ScanProgress], None] | None = None,
+    ) -> ScanStats:
+        """Detect, align and embed every face under ``paths`` into the database; only new
+        or changed photos are read. Takes the writer lock (CacheLocked if held)."""
+        from .indexer import Indexer
+
+        roots = [Path(p).expanduser() for p in paths]
+        for root in roots:
+            if not root.exists():
+                raise FaceclusterError(f"no such file or directory: {shown(root)}")
+        self.cache.lock()  # before anything slow: a second scan is refused at once
+        try:
+            indexer = Indexer(
+                self.cache,
+                self.identity,
+                self.models,
+                batch_size=batch_size,
+                workers=workers,
+                min_face=min_face,
+                follow_symlinks=follow_symlinks,
+                rescan=rescan,
+                progress=progress,
+            )
+            return indexer.scan(roots)
+        finally:
+            self.cache.unlock()
+
+    # -- persons --------------------------------------------------------------------------
+    def settings(self, **changes: Any) -> GroupSettings:
+        """Grouping settings with this encoder's calibrated threshold, and ``changes``."""
+        from .cluster import GroupSettings
+
+        values: dict[str, Any] = {"threshold": self.threshold}
+        values.update({k: v for k, v in changes.items() if v is not None})
+        return GroupSettings(**values)
+
+    def group(
+        self, settings: GroupSettings | None = None, *, dry_run: bool = False, action: str = ""
+    ) -> GroupResult:
+        """Cluster the faces into persons, keeping ids, names and corrections; with
+        ``dry_run`` only say what would change."""
+        from .group import group_faces
+
+        settings = settings or self.settings()
+        return group_faces(
+            self.cache,
+            self.encoder_id,
+            self.model,
+            settings,
+            dry_run=dry_run,
+            action=action or f"group --method {settings.method}",
+        )
+
+    @property
+    def people(self) -> People:
+        """The persons: list, name, merge, split, move or remove faces, undo."""
+        from .people import People
+
+        return People(self.cache, self.encoder_id)
+
+    # -- search ---------------------------------------------------------------------------
+    def find(
+        self, photo: PathLike, k: int = 10, threshold: float | None = None
+    ) -> list[Match]:
+        """The ``k`` photos of the index nearest to the largest face of ``photo``, within
+        ``threshold`` (default: the encoder's), nearest first."""
+        from .search import nearest_photos
+
+        enc = self.encoder_id
+        faces, vectors = self.cache.face_vectors(enc)
+        detector, encoder = self.models()
+        _, query = embed_photo(photo, detector, encoder)
+        t = self.threshold if threshold is None else threshold
+        hits = nearest_photos(query[0], vectors, [f.path for f in faces], k=k, threshold=t)
+        people = self.people
+        owner = people.assignments()
+        names = {p.id: p.name for p in people.persons(include_empty=True)}
+        out = []
+        for h in hits:
+            fid = int(faces[h.index].id)
+            pid = owner.get(fid)
+            out.append(Match(h.photo, h.distance, fid, pid, names.get(pid) if pid else None))
+        return out
+
+
+def available_encoders(weights: PathLike | None = None) -> list[EncoderStatus]:
+    """Every encoder (built in, and trained ones in the models folder): its spec (name,
+    dim, default threshold, description), whether it loads here without a download, and
+    whether 'auto' picks it."""
+    from .encoders import available_encoders as listing
+
+    return listing(_path(weights))
+
+
+def load_encoder(
+    model: str | EncoderSpec = "auto", weights: PathLike | None = None, device: str = "auto"
+) -> Encoder:
+    """An encoder by name, model file or spec ('auto': the best one available offline)."""
+    from .detect import resolve_device
+    from .encoders import load_encoder as load
+
+    dev = resolve_device(device)
+    _check_device(dev)
+    return load(model_spec(model, weights), _path(weights), dev)
+
+
+def _path(p: PathLike | None) -> Path | None:
+    return Path(p).expanduser() if p is not None else None
+
+
+def _check_device(dev: str) -> None:
+    import torch
+
+    if dev == "cuda" and not torch.cuda.is_available():
+        raise FaceclusterError("--device cuda: no CUDA GPU is available")
+    if dev == "mps" and not torch.backends.mps.is_available():
+        raise FaceclusterError("--device mps: Apple MPS is not available")
