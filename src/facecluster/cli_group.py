@@ -20,6 +20,7 @@ from .cli import (
     app,
 )
 from .cli_search import ThresholdOption
+from .display import safe
 from .errors import EmptyCache, FaceclusterError
 
 people_app = typer.Typer(
@@ -31,17 +32,26 @@ people_app = typer.Typer(
 app.add_typer(people_app, name="people")
 
 
-def _open(db: Path | None, model: str, weights: Path | None) -> tuple[Any, int, str]:
-    """The cache, the encoder id and name whose faces and persons to use."""
+def _open(
+    db: Path | None, model: str, weights: Path | None, *, write: bool, check: bool | None = None
+) -> tuple[Any, int, str]:
+    """The cache, the encoder id and name whose faces and persons to use. ``write``: the
+    command changes the database (a read-only one is refused; otherwise opened read-only)."""
     from .cache import FaceCache
     from .encoders import encoder_identity, resolve
 
     name = resolve(model, weights)
-    cache = FaceCache(db or config.default_db_path(), create=False)
-    enc_id = cache.encoder_id(encoder_identity(name, weights), register=False)
+    cache = FaceCache(db or config.default_db_path(), create=False, write=write, check=check)
+    try:
+        enc_id = cache.encoder_id(encoder_identity(name, weights), register=False)
+    except BaseException:
+        cache.close()
+        raise
     if enc_id is None:
         cache.close()
-        raise EmptyCache(f"the database has no {name} faces: run 'facecluster scan PATH' first")
+        raise EmptyCache(
+            f"the database has no {safe(name)} faces: run 'facecluster scan PATH' first"
+        )
     return cache, enc_id, name
 
 
@@ -104,11 +114,14 @@ def group(
             raise FaceclusterError("--linkage must be weighted, average, complete or single")
         if layout not in ("symlink", "hardlink", "copy"):
             raise FaceclusterError("--layout must be symlink, hardlink or copy")
-        cache, enc_id, name = _open(db, model, weights)
+        cache, enc_id, name = _open(db, model, weights, write=True, check=True)
         calibrated = ENCODERS[name].default_threshold
         t = threshold if threshold is not None else calibrated
         warning = threshold_warning(name, t, calibrated) if method == "agglomerative" else None
         with cache:
+            # A scan replaces faces under group's feet (a rescan deletes and re-inserts
+            # them): hold the writer lock, so one waits for the other with a clear line.
+            cache.lock("group")
             result = group_faces(
                 cache,
                 enc_id,
@@ -117,7 +130,7 @@ def group(
             )
         if warning:
             result.warnings.append(warning)
-            print(f"warning: {warning}", file=sys.stderr)
+            print(f"warning: {safe(warning)}", file=sys.stderr)
         outputs: dict[str, str] = {}
         if out is not None:
             stats = export_folders(result.grouping, out, layout)
@@ -148,7 +161,7 @@ def _render_group(s: dict[str, Any]) -> None:
     )
     for key in ("out", "report", "html"):
         if key in s:
-            print(f"{key}: {s[key]}")
+            print(f"{key}: {safe(s[key])}")
 
 
 PersonArg = Annotated[
@@ -174,7 +187,7 @@ def people_list(
     from .people import People
 
     try:
-        cache, enc_id, _ = _open(db, model, weights)
+        cache, enc_id, _ = _open(db, model, weights, write=False)
         with cache:
             persons = People(cache, enc_id).persons()
     except FaceclusterError as err:
@@ -187,17 +200,19 @@ def people_list(
     if not persons:
         print("no persons yet: run 'facecluster group'", file=sys.stderr)
     for p in persons:
-        print(f"{p.id:6d}  {p.label:30s}  {p.faces:5d} faces  {p.photos:5d} photos")
+        print(f"{p.id:6d}  {safe(p.label):30s}  {p.faces:5d} faces  {p.photos:5d} photos")
 
 
-def _people_call(ctx: typer.Context, opts: dict[str, Any], action: Any) -> Any:
+def _people_call(
+    ctx: typer.Context, opts: dict[str, Any], action: Any, *, write: bool = True
+) -> Any:
     from .people import People
 
     o = {k: v for k, v in (ctx.obj or {}).items() if v not in (None, False, "auto")}
     o |= {k: v for k, v in opts.items() if v not in (None, False, "auto")}
     ctx.obj = o
     try:
-        cache, enc_id, _ = _open(o.get("db"), o.get("model", "auto"), o.get("weights"))
+        cache, enc_id, _ = _open(o.get("db"), o.get("model", "auto"), o.get("weights"), write=write)
         with cache:
             return action(People(cache, enc_id))
     except FaceclusterError as err:
@@ -227,7 +242,7 @@ def people_name(
         dict(db=db, model=model, weights=weights, json=as_json),
         lambda pp: pp.rename(person, name),
     )
-    _say(ctx, f"person {p.id} is now {p.name}", {"id": p.id, "name": p.name})
+    _say(ctx, f"person {p.id} is now {safe(p.name)}", {"id": p.id, "name": p.name})
 
 
 @people_app.command("merge")
@@ -248,7 +263,7 @@ def people_merge(
     )
     _say(
         ctx,
-        f"person {p.id} ({p.label}) now has {p.faces} faces",
+        f"person {p.id} ({safe(p.label)}) now has {p.faces} faces",
         {"id": p.id, "name": p.name, "faces": p.faces},
     )
 
@@ -272,7 +287,7 @@ def people_split(
     )
     _say(
         ctx,
-        f"new person {p.id} ({p.label}) with {p.faces} faces",
+        f"new person {p.id} ({safe(p.label)}) with {p.faces} faces",
         {"id": p.id, "name": p.name, "faces": p.faces},
     )
 
@@ -293,7 +308,11 @@ def people_move_face(
         dict(db=db, model=model, weights=weights, json=as_json),
         lambda pp: pp.move_faces(faces, person),
     )
-    _say(ctx, f"person {p.id} ({p.label}) now has {p.faces} faces", {"id": p.id, "faces": p.faces})
+    _say(
+        ctx,
+        f"person {p.id} ({safe(p.label)}) now has {p.faces} faces",
+        {"id": p.id, "faces": p.faces},
+    )
 
 
 @people_app.command("remove-face")
@@ -334,12 +353,14 @@ def people_show(
         ).fetchall()
         return p, rows
 
-    p, rows = _people_call(ctx, dict(db=db, model=model, weights=weights, json=as_json), action)
+    p, rows = _people_call(
+        ctx, dict(db=db, model=model, weights=weights, json=as_json), action, write=False
+    )
     if (ctx.obj or {}).get("json"):
         _emit_json(
             {"id": p.id, "name": p.name, "faces": [{"face_id": r[0], "photo": r[1]} for r in rows]}
         )
         return
-    print(f"person {p.id} ({p.label}): {p.faces} faces in {p.photos} photos")
+    print(f"person {p.id} ({safe(p.label)}): {p.faces} faces in {p.photos} photos")
     for fid, path in rows:
-        print(f"{fid:8d}  {path}")
+        print(f"{fid:8d}  {safe(path)}")
