@@ -5,17 +5,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from .conftest import DEV, EDGE
+from .conftest import SAMPLE, sample_manifest
 
-pytestmark = [pytest.mark.shared_data, pytest.mark.model]
+pytestmark = pytest.mark.model
 
 
 @pytest.fixture(scope="module")
 def chips(detector, dlib_encoder):
     from facecluster.imageio import open_rgb
 
-    paths = sorted(DEV.glob("*/*.jpg"))[::150][:8]
-    paths.append(EDGE / "multi_face" / "deepface_selfie-many-people.jpg")
+    # The in-repo photos with faces: 14 portraits of four people, the EXIF-rotated one
+    # and the three faces of the group photo.
+    paths = [SAMPLE / r["path"] for r in sample_manifest() if r["expected_faces"] not in ("", "0")]
     out = []
     for path in paths:
         img = open_rgb(path)

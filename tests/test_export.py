@@ -36,10 +36,12 @@ from facecluster.export import (
 from facecluster.imageio import decode
 from facecluster.scan import OUTPUT_MARKER
 
-DEV = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "dev"
+from .conftest import DEV
+
 GOLDEN = Path(__file__).resolve().parent / "golden" / "report_v1.json"
 
-pytestmark = pytest.mark.shared_data
+# Tests that use the `library` fixture copy photos of ../shared/data/dev.
+shared = pytest.mark.shared_data
 
 # Faces in these photos as MTCNN found them (x1, y1, x2, y2 in original pixels, prob).
 AJ1 = "Angelina_Jolie/Angelina_Jolie_0001.jpg"  # 250x250
@@ -171,6 +173,7 @@ def test_sanitize_name_keeps_extension_when_cutting() -> None:
 # --- folders ----------------------------------------------------------------------------
 
 
+@shared
 @pytest.mark.parametrize("layout", ["symlink", "hardlink", "copy"])
 def test_export_folders(library: Path, tmp_path: Path, layout: str) -> None:
     grouping = make_grouping(library)
@@ -219,12 +222,13 @@ def test_export_folders(library: Path, tmp_path: Path, layout: str) -> None:
         else:
             assert not entry.is_symlink() and not os.path.samefile(entry, original)
 
-    # Re-running replaces the tree (which unlinks every link or copy); originals untouched.
+    # Re-running replaces our entries (which unlinks every link or copy); originals untouched.
     export_folders(grouping, out, layout)
     shutil.rmtree(out)
     assert snapshot(library) == before
 
 
+@shared
 def test_photo_listed_once_per_person(library: Path, tmp_path: Path) -> None:
     # Two faces of one person in the same photo (one is a reflection, say): one entry.
     person = ReportPerson(2, "Anna", (face(library, 1, AJ2), face(library, 2, AJ2, k=1)))
@@ -236,6 +240,7 @@ def test_photo_listed_once_per_person(library: Path, tmp_path: Path) -> None:
     assert (d["face_count"], d["photo_count"]) == (2, 1)
 
 
+@shared
 def test_folder_names_sanitised_and_unique(library: Path, tmp_path: Path) -> None:
     names = ["../../etc", "a/b", "", "CON", "...", "Unknown", "anna", "Anna", None]
     persons = tuple(
@@ -260,7 +265,8 @@ def test_folder_names_sanitised_and_unique(library: Path, tmp_path: Path) -> Non
     assert not (tmp_path / "etc").exists() and not (tmp_path.parent / "etc").exists()
 
 
-def test_rerun_replaces_old_tree_atomically(library: Path, tmp_path: Path) -> None:
+@shared
+def test_rerun_replaces_old_entries(library: Path, tmp_path: Path) -> None:
     out = tmp_path / "people"
     export_folders(make_grouping(library), out)
     renamed = Grouping(
@@ -273,6 +279,7 @@ def test_rerun_replaces_old_tree_atomically(library: Path, tmp_path: Path) -> No
     assert (library / AJ1).is_file() and (library / AJ2).is_file()
 
 
+@shared
 def test_failure_while_building_keeps_old_tree(
     library: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -295,6 +302,7 @@ def test_failure_while_building_keeps_old_tree(
     assert siblings(out) == []
 
 
+@shared
 def test_hardlink_across_devices_is_a_clear_error(
     library: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -312,6 +320,7 @@ def test_hardlink_across_devices_is_a_clear_error(
     assert not out.exists() and siblings(out) == []
 
 
+@shared
 def test_refuses_foreign_folder(library: Path, tmp_path: Path) -> None:
     out = tmp_path / "mine"
     out.mkdir()
@@ -334,6 +343,7 @@ def test_refuses_foreign_folder(library: Path, tmp_path: Path) -> None:
         export_folders(make_grouping(library), link)
 
 
+@shared
 def test_empty_existing_folder_is_used(library: Path, tmp_path: Path) -> None:
     out = tmp_path / "empty"
     out.mkdir()
@@ -341,6 +351,7 @@ def test_empty_existing_folder_is_used(library: Path, tmp_path: Path) -> None:
     assert (out / OUTPUT_MARKER).is_file() and (out / "Madonna").is_dir()
 
 
+@shared
 def test_refuses_output_folder_holding_the_photos(library: Path) -> None:
     # Even with a marker in it, a folder that holds originals is never replaced.
     (library / OUTPUT_MARKER).write_text("{}")
@@ -352,6 +363,7 @@ def test_refuses_output_folder_holding_the_photos(library: Path) -> None:
     assert snapshot(library) == before
 
 
+@shared
 def test_missing_photo_is_skipped(library: Path, tmp_path: Path) -> None:
     (library / CLINTON).unlink()
     stats = export_folders(make_grouping(library), tmp_path / "out", "copy")
@@ -359,6 +371,7 @@ def test_missing_photo_is_skipped(library: Path, tmp_path: Path) -> None:
     assert listing(tmp_path / "out")["Madonna (2)"] == []
 
 
+@shared
 def test_unknown_layout(library: Path, tmp_path: Path) -> None:
     with pytest.raises(OutputError, match="unknown layout 'move'"):
         export_folders(make_grouping(library), tmp_path / "out", "move")
@@ -396,9 +409,10 @@ def test_schema_doc_example_matches_the_format() -> None:
 def test_write_report_is_atomic_and_round_trips(tmp_path: Path) -> None:
     path = tmp_path / "reports" / "report.json"
     grouping = make_grouping("photos")
-    path.parent.mkdir()
-    path.write_text("old")
-    write_report(grouping, path)
+    previous = Grouping(grouping.persons[:1], (), "dlib-resnet", {})
+    write_report(previous, path)  # a new file, parents made
+    assert json.loads(path.read_text(encoding="utf-8")) == report_dict(previous)
+    write_report(grouping, path)  # over a previous report: replaced
     assert json.loads(path.read_text(encoding="utf-8")) == report_dict(grouping)
     assert [p.name for p in path.parent.iterdir()] == ["report.json"]
 
@@ -407,7 +421,8 @@ def test_write_report_failure_leaves_old_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = tmp_path / "report.json"
-    path.write_text("old")
+    write_report(Grouping((), (), "old-model", {}), path)
+    old = path.read_bytes()
 
     def fail(*args):
         raise OSError(errno.EIO, "Input/output error")
@@ -415,7 +430,7 @@ def test_write_report_failure_leaves_old_file(
     monkeypatch.setattr(os, "replace", fail)
     with pytest.raises(OutputError, match="cannot write report"):
         write_report(make_grouping("photos"), path)
-    assert path.read_text() == "old"
+    assert path.read_bytes() == old
     assert [p.name for p in tmp_path.iterdir()] == ["report.json"]
 
 
@@ -457,6 +472,7 @@ def thumbs_of(out: Path) -> list[Path]:
     return sorted((out / "thumbs").glob("*.jpg"))
 
 
+@shared
 def test_html_sheet(library: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     decoded: list[bytes] = []
     real_decode = sheet.decode
@@ -495,6 +511,7 @@ def test_html_sheet(library: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert snapshot(library) == before
 
 
+@shared
 @pytest.mark.parametrize("variant", ["plain", "draft", "exif_rotated"])
 def test_html_thumbnail_shows_the_face(
     library: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, variant: str
@@ -535,6 +552,7 @@ def test_crop_region_clips_to_image() -> None:
     assert sheet.crop_region((10, 10, 10, 50), 1.0, (100, 100, 3)) is None
 
 
+@shared
 def test_html_escapes_everything(library: Path, tmp_path: Path) -> None:
     weird = library / 'we"ird&<dir>' / 'a"b&c<d>e.jpg'
     weird.parent.mkdir()
@@ -558,6 +576,7 @@ def test_html_escapes_everything(library: Path, tmp_path: Path) -> None:
     assert page.imgs[0]["alt"] == link["title"]
 
 
+@shared
 def test_html_placeholder_for_unreadable_photo(library: Path, tmp_path: Path) -> None:
     broken = library / "broken.jpg"
     broken.write_bytes((library / AJ1).read_bytes()[:300])  # truncated JPEG
@@ -573,6 +592,7 @@ def test_html_placeholder_for_unreadable_photo(library: Path, tmp_path: Path) ->
     assert len(page.links) == 3
 
 
+@shared
 def test_html_caps_faces_per_person(library: Path, tmp_path: Path) -> None:
     faces = tuple(face(library, i, rel) for i, rel in enumerate([AJ1, AJ2, AJ_BIG, CLINTON]))
     grouping = Grouping((ReportPerson(1, "A", faces),), faces[:3], "m", {})
@@ -583,6 +603,7 @@ def test_html_caps_faces_per_person(library: Path, tmp_path: Path) -> None:
     assert "4 faces" in text
 
 
+@shared
 def test_html_rerun_replaces_sheet(library: Path, tmp_path: Path) -> None:
     out = tmp_path / "s"
     write_html(make_grouping(library), out)
@@ -624,6 +645,7 @@ def run_chromium(browser: str, profile: Path, *args: str) -> subprocess.Complete
     return subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env, check=False)
 
 
+@shared
 @pytest.mark.browser
 def test_html_renders_in_headless_chromium(library: Path, tmp_path: Path) -> None:
     browser = find_chromium()

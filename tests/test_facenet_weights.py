@@ -15,7 +15,7 @@ from facecluster.cli import app
 from facecluster.encoders import load_encoder, resolve
 from facecluster.errors import ModelUnavailable
 
-from .conftest import copy_photos
+from .conftest import sample_people
 
 pytestmark = [pytest.mark.model]
 runner = CliRunner()
@@ -73,9 +73,12 @@ def test_a_file_that_is_not_a_state_dict_is_refused(tmp_path):
         load_encoder("facenet-vggface2", weights=tmp_path / "wrong.pt")
 
 
-@pytest.mark.shared_data
 def test_two_encoders_keep_separate_embedding_sets(fake_facenet_weights, tmp_path):
-    lib = copy_photos(tmp_path / "photos", {"Tom_Hanks": 2, "Serena_Williams": 1})
+    lib = tmp_path / "photos"
+    lib.mkdir()
+    people = sample_people()
+    for src in [*people["Colin_Powell"][:2], people["Serena_Williams"][0]]:
+        shutil.copy2(src, lib / src.name)
     db = tmp_path / "f.db"
     first = json.loads(
         runner.invoke(

@@ -2,9 +2,9 @@
 files, hostile names, concurrent writers, errors nobody handled. Each must end in one line
 "error: ..." and exit 2 (never a traceback), and leave the user's data as it was.
 
-Real databases, made by scanning dev photos once per module; the disk is really full and
-really read-only (tmpfs mounts) where this machine allows mounting, else SQLite's own
-limit (PRAGMA max_page_count) gives the same error."""
+Real databases, made by scanning the in-repo photos (tests/data) once per module; the disk
+is really full and really read-only (tmpfs mounts) where this machine allows mounting, else
+SQLite's own limit (PRAGMA max_page_count) gives the same error."""
 
 from __future__ import annotations
 
@@ -27,11 +27,21 @@ from facecluster.cache import FaceCache
 from facecluster.cli import app
 from facecluster.display import safe
 
-from .conftest import ROOT, copy_photos
+from .conftest import ROOT, sample_people
 
 runner = CliRunner()
 REAL_CONNECT = dbfile.connect
 HOSTILE_FILE = "Tony\x1b[2J\u202egpj.jpg"
+
+
+def copy_people(dest: Path, counts: dict[str, int]) -> Path:
+    """The first N in-repo portraits of each named person, in dest/<person>/."""
+    people = sample_people()
+    for person, n in counts.items():
+        (dest / person).mkdir(parents=True, exist_ok=True)
+        for src in people[person][:n]:
+            shutil.copy2(src, dest / person / src.name)
+    return dest
 
 
 def one_line_error(result, *needles: str) -> str:
@@ -54,13 +64,13 @@ def cli(*args: str, prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess
 
 @pytest.fixture(scope="module")
 def library(tmp_path_factory):
-    """Six dev photos (one with a file name a terminal would obey), scanned and grouped."""
+    """Six portraits (one with a file name a terminal would obey), scanned and grouped."""
     root = tmp_path_factory.mktemp("errors")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("FACECLUSTER_OFFLINE", "1")
         mp.setenv("XDG_DATA_HOME", str(root / "data"))
         mp.setenv("TORCH_HOME", str(root / "torch"))
-        lib = copy_photos(root / "photos", {"Colin_Powell": 3, "Tony_Blair": 3})
+        lib = copy_people(root / "photos", {"Colin_Powell": 3, "Tony_Blair": 3})
         first = sorted((lib / "Tony_Blair").iterdir())[0]
         first.rename(first.with_name(HOSTILE_FILE))
         db = root / "faces.db"
@@ -134,7 +144,6 @@ def damage(path: Path) -> None:
 
 @pytest.mark.fault
 @pytest.mark.parametrize("command", ["scan", "group", "people", "people show", "find"])
-@pytest.mark.shared_data
 @pytest.mark.model
 def test_damaged_database_is_reported_never_used(fault, library, db, command):
     fault("database", f"20 KB of random bytes in the middle of the database, then `{command}`",
@@ -154,7 +163,6 @@ WRITERS = [["group"], ["people", "name", "1", "Colin"]]
 
 
 @pytest.mark.fault
-@pytest.mark.shared_data
 @pytest.mark.model
 def test_read_only_file_system_readers_work_writers_refused(fault, library, db, mounts):
     fault("database", "the database on a file system mounted read-only",
@@ -179,7 +187,6 @@ def test_read_only_file_system_readers_work_writers_refused(fault, library, db, 
 
 
 @pytest.mark.fault
-@pytest.mark.shared_data
 @pytest.mark.model
 def test_read_only_file_and_folder_readers_work_writers_refused(fault, db):
     fault("database", "the database file (0444) and its folder (0555) not writable",
@@ -211,7 +218,6 @@ def test_read_only_file_and_folder_readers_work_writers_refused(fault, db):
 # -- full disk -----------------------------------------------------------------------------
 @pytest.mark.fault
 @pytest.mark.parametrize("how", ["tmpfs", "page limit"])
-@pytest.mark.shared_data
 @pytest.mark.model
 def test_disk_full_when_creating_the_database(fault, library, tmp_path, mounts, monkeypatch,
                                               how):
@@ -232,15 +238,14 @@ def test_disk_full_when_creating_the_database(fault, library, tmp_path, mounts, 
 
 @pytest.mark.fault
 @pytest.mark.parametrize("how", ["tmpfs", "page limit"])
-@pytest.mark.shared_data
 @pytest.mark.model
 def test_disk_full_mid_scan_says_what_was_saved_and_resumes(fault, tmp_path, mounts,
                                                             monkeypatch, how):
     fault("scan", f"the disk fills up in the middle of a scan ({how})",
           "one line: disk full, how many photos were saved, the next scan resumes; after "
           "freeing space the same scan reads only the photos that were not saved")
-    lib = copy_photos(tmp_path / "photos", {"Ariel_Sharon": 4, "Colin_Powell": 4,
-                                            "Tony_Blair": 4})
+    lib = copy_people(tmp_path / "photos", {"Colin_Powell": 4, "Serena_Williams": 4,
+                                            "Tony_Blair": 3, "Junichiro_Koizumi": 1})
     where = tmp_path / "disk"
     if how == "tmpfs" and not mounts.tmpfs(where, "1m"):
         pytest.skip("cannot mount a tmpfs here (needs root)")
@@ -305,7 +310,6 @@ def write_model(path: Path, case: str) -> Path:
 @pytest.mark.parametrize(
     "case", ["bad JSON", "wrong types", "no state_dict", "huge dim", "state of another shape"]
 )
-@pytest.mark.shared_data
 @pytest.mark.model
 def test_malformed_model_file_is_one_line(fault, library, tmp_path, case):
     fault("model file", f"--model FILE.pt with {case}",
@@ -322,7 +326,6 @@ def test_malformed_model_file_is_one_line(fault, library, tmp_path, case):
 
 @pytest.mark.fault
 @pytest.mark.parametrize("command", ["group", "find"])
-@pytest.mark.shared_data
 @pytest.mark.model
 def test_tampered_encoder_dim_is_one_line(fault, library, db, command):
     fault("database", f"encoders.dim changed to 100 by hand, then `{command}`",
@@ -336,7 +339,6 @@ def test_tampered_encoder_dim_is_one_line(fault, library, db, command):
 
 # -- hostile names and paths ---------------------------------------------------------------
 @pytest.mark.fault
-@pytest.mark.shared_data
 @pytest.mark.model
 def test_hostile_names_and_paths_are_printed_escaped(fault, library, db):
     fault("display", "person names with ESC sequences, a newline and a bidi override; a "
@@ -365,13 +367,12 @@ def test_hostile_names_and_paths_are_printed_escaped(fault, library, db):
 def test_safe_escapes_only_what_drives_a_terminal():
     assert safe("Zoë 😀‍👩 O'Brien C:\\x") == "Zoë 😀‍👩 O'Brien C:\\x"
     assert safe("a\x1b[2Jb\x07\x9b") == "a\\x1b[2Jb\\x07\\x9b"
-    assert safe("l\u202eR\u2066\u2028\n\t\\") == "l\\u202eR\\u2066\\u2028\\n\\t\\\\"
-    assert safe("bad\udcff") == "bad\\udcff"
+    assert safe("l\u202eR\u2066\u2028\n\t") == "l\\u202eR\\u2066\\u2028\\n\\t"
+    assert safe("bad\udcff\udcfe.jpg") == "bad\\xff\\xfe.jpg"  # as pathcodec.shown
 
 
 # -- concurrent writers --------------------------------------------------------------------
 @pytest.mark.fault
-@pytest.mark.shared_data
 @pytest.mark.model
 def test_group_during_rescan_is_refused_then_works(fault, library, db):
     fault("database", "`group` while `scan --rescan` re-writes every face (another process)",
@@ -406,7 +407,6 @@ def test_group_during_rescan_is_refused_then_works(fault, library, db):
 
 # -- errors nobody handled -----------------------------------------------------------------
 @pytest.mark.fault
-@pytest.mark.shared_data
 @pytest.mark.model
 def test_unhandled_errors_become_one_line(fault, db, monkeypatch):
     fault("cli", "a SQLite error, an OSError and a bug reach the top of a command",

@@ -12,7 +12,7 @@ from facecluster import mtcnn
 from facecluster.cli import app
 from facecluster.imageio import open_rgb
 
-from .conftest import DEV, EDGE, copy_photos
+from .conftest import EDGE, copy_sample, sample_people
 
 
 def brute_nms_min(boxes: np.ndarray, scores: np.ndarray, inds: np.ndarray, t: float) -> set[int]:
@@ -67,10 +67,9 @@ def test_crops_average_the_box_and_read_black_outside():
     assert out[1].mean().item() == pytest.approx(black, abs=0.02)
 
 
-@pytest.mark.shared_data
 @pytest.mark.model
 def test_detect_a_real_portrait_with_landmarks_inside_the_box():
-    img = open_rgb(next(iter(sorted((DEV / "Tom_Hanks").glob("*.jpg")))))
+    img = open_rgb(sample_people()["Colin_Powell"][0])
     net = mtcnn.Mtcnn("cpu")
     timings: dict[str, float] = {}
     ((boxes, probs, points),) = net.detect(img[None], 20.0, timings)
@@ -94,10 +93,9 @@ def test_faces_cut_by_the_frame_are_found():
     assert (kept[:, 0] < 0).any() or (kept[:, 2] > img.shape[1]).any()  # reaches past an edge
 
 
-@pytest.mark.shared_data
 @pytest.mark.model
 def test_scan_profile_prints_the_stages(tmp_path):
-    root = copy_photos(tmp_path / "photos", {"Tom_Hanks": 2})
+    root = copy_sample(tmp_path / "photos") / "people" / "Serena_Williams"
     runner = CliRunner()
     res = runner.invoke(app, ["scan", str(root), "--db", str(tmp_path / "f.db"), "--profile"])
     assert res.exit_code == 0, res.output

@@ -58,9 +58,11 @@ def test_names_survive_and_new_people_get_new_ids(people):
     r2 = p.regroup(ids, np.array([0, 0, 0, 1, 1, 1, 2, 2, 2, -1, -1, -1]))
     assert p.get(r2[int(ids[0])]).name == "Anna Smith"
     assert r2[int(ids[6])] not in (r[int(ids[0])], r[int(ids[3])])
-    # A person who vanished from the clustering is gone unless named.
+    # A named person keeps its faces whatever the clustering says; an unnamed person who
+    # vanished from the clustering is gone.
     r3 = p.regroup(ids, np.full(12, -1))
-    assert r3 == {} and [x.name for x in p.persons(include_empty=True)] == ["Anna Smith"]
+    assert r3 == {int(ids[i]): anna for i in range(3)}
+    assert [x.name for x in p.persons(include_empty=True)] == ["Anna Smith"]
 
 
 def test_merged_people_stay_merged(people):

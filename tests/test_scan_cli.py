@@ -1,7 +1,9 @@
-"""`facecluster scan` end to end: real MTCNN and the offline dlib encoder on real photos."""
+"""`facecluster scan` end to end: real MTCNN and the offline dlib encoder on real photos,
+the in-repo ones (tests/data) by default, the full shared sets where marked."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -12,14 +14,23 @@ import time
 from pathlib import Path
 
 import pytest
+from PIL import Image, ImageOps
 from typer.testing import CliRunner
 
 from facecluster.cache import FaceCache
 from facecluster.cli import app
 
-from .conftest import DEV, EDGE, copy_photos, edge_manifest
+from .conftest import (
+    EDGE,
+    SAMPLE,
+    copy_photos,
+    db_copy,
+    edge_manifest,
+    sample_edge,
+    sample_manifest,
+)
 
-pytestmark = [pytest.mark.shared_data, pytest.mark.model]
+pytestmark = pytest.mark.model
 runner = CliRunner()
 
 
@@ -34,77 +45,132 @@ def embedding_rows(db: Path) -> int:
         return con.execute("SELECT COUNT(*) FROM embeddings").fetchone()[0]
 
 
-@pytest.fixture(scope="module")
-def small_library(tmp_path_factory):
-    """Eight photos of three dev people, scanned once; tests copy it before changing it."""
-    root = copy_photos(
-        tmp_path_factory.mktemp("lib") / "photos",
-        {"Ariel_Sharon": 3, "Serena_Williams": 3, "Tom_Hanks": 2},
-    )
-    db = root.parent / "faces.db"
-    first = scan_json(str(root), "--db", str(db))
-    return root, db, first
+def db_tables(db: Path) -> dict[str, list[tuple]]:
+    """Every row that matters; a photo that failed is tried again at each scan (its row is
+    rewritten), so for those only what the row says."""
+    with sqlite3.connect(db) as con:
+        out = {
+            t: con.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall()
+            for t in ("faces", "embeddings", "encoders", "persons", "assignments")
+        }
+        out["photos"] = con.execute(
+            "SELECT * FROM photos WHERE status != 'failed' ORDER BY id"
+        ).fetchall()
+        out["failed"] = con.execute(
+            "SELECT path, size, mtime_ns, error FROM photos WHERE status = 'failed' ORDER BY path"
+        ).fetchall()
+    return out
 
 
-def test_first_scan_finds_a_face_in_every_photo(small_library):
-    _, db, first = small_library
-    assert first["photos_total"] == 8 and first["photos_new"] == 8
-    assert first["photos_failed"] == 0 and first["no_face"] == 0
-    assert first["faces"] >= 8 and first["embeddings_computed"] == first["faces"]
-    assert first["model"] == "dlib-resnet"
-    for key in ("photos_unchanged", "photos_moved", "photos_removed", "seconds", "failures"):
-        assert key in first
-    with FaceCache(db) as cache:
+def snapshot(root: Path) -> dict[str, tuple[str, int, int]]:
+    return {
+        str(p): (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns, p.stat().st_mode)
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+# --- the in-repo photos ----------------------------------------------------------------
+
+
+def test_scan_finds_every_face_and_lists_the_broken_file(scanned_sample):
+    out, rows, root = scanned_sample.stats, sample_manifest(), scanned_sample.root
+    expected = {r["path"]: r["expected_faces"] for r in rows}
+    assert out["photos_total"] == len(rows) == 18 and out["photos_new"] == 17  # + the broken one
+    assert out["photos_failed"] == 1 and out["no_face"] == 1
+    (failure,) = out["failures"]
+    assert failure["path"].endswith(sample_edge("broken").name) and "truncated" in failure["error"]
+    assert out["faces"] == out["embeddings_computed"] == sum(int(n or 0) for n in expected.values())
+    assert out["model"] == "dlib-resnet"
+    for key in ("photos_unchanged", "photos_moved", "photos_removed", "seconds", "timings"):
+        assert key in out
+    with FaceCache(scanned_sample.db) as cache:
+        found = {
+            Path(p).relative_to(root).as_posix(): (r.status, len(cache.faces_of(r.id)))
+            for p, r in cache.photo_index().items()
+        }
         ((enc_id, name, identity, count),) = cache.encoders()
-        ids, vectors = cache.embeddings(enc_id)
-    assert name == "dlib-resnet" and identity["weights_sha256"] and count == first["faces"]
-    assert vectors.shape == (first["faces"], 128)
+        _, vectors = cache.embeddings(enc_id)
+    # Every portrait, the sideways-stored EXIF photo (turned upright first) and each face
+    # of the group photo; none in the flower; the truncated JPEG failed.
+    assert {p: n for p, (_, n) in found.items() if expected[p]} == {
+        p: int(n) for p, n in expected.items() if n
+    }
+    assert found[sample_edge("broken").relative_to(SAMPLE).as_posix()][0] == "failed"
+    assert found[sample_edge("no_face").relative_to(SAMPLE).as_posix()] == ("no_face", 0)
+    assert name == "dlib-resnet" and identity["weights_sha256"] and count == out["faces"]
+    assert vectors.shape == (out["faces"], 128)
     assert abs(float((vectors**2).sum(axis=1).mean()) - 1.0) < 1e-4
 
 
-def test_second_scan_reads_nothing(small_library):
-    root, db, first = small_library
-    again = scan_json(str(root), "--db", str(db))
-    assert again["photos_unchanged"] == again["photos_total"] == 8
-    assert again["embeddings_computed"] == 0 and again["faces"] == first["faces"]
-    assert again["seconds"] < max(0.1 * first["seconds"], 0.5)
+def test_scan_summary_names_the_broken_file_and_strict_exits_1(scanned_sample, tmp_path):
+    db = db_copy(scanned_sample, tmp_path / "faces.db")
+    result = runner.invoke(app, ["scan", str(scanned_sample.root), "--db", str(db)])
+    assert result.exit_code == 0, result.output
+    assert "photos found" in result.stdout and "failed" in result.stdout
+    broken = scanned_sample.root / sample_edge("broken").relative_to(SAMPLE)
+    assert f"failed: {broken}: corrupt JPEG image" in result.stderr
+    assert "Traceback" not in result.output
+    strict = runner.invoke(
+        app, ["scan", str(scanned_sample.root), "--db", str(db), "--strict", "--quiet"]
+    )
+    assert strict.exit_code == 1 and strict.stdout == ""
 
 
-def test_rename_and_delete_are_recognised_without_new_embeddings(small_library, tmp_path):
-    root, db, first = small_library
-    lib, copy_db = tmp_path / "photos", tmp_path / "faces.db"
-    shutil.copytree(root, lib)
-    shutil.copy2(db, copy_db)
+def test_unchanged_rescan_touches_nothing(scanned_sample, tmp_path):
+    db = db_copy(scanned_sample, tmp_path / "faces.db")
+    photos, tables = snapshot(scanned_sample.root), db_tables(db)
+    again = scan_json(str(scanned_sample.root), "--db", str(db))
+    # The broken file is tried again (and fails again); everything else is not even read.
+    assert again["photos_unchanged"] == again["photos_total"] - 1 == 17
+    assert again["photos_failed"] == 1
+    assert again["photos_new"] == again["photos_changed"] == again["faces_new"] == 0
+    assert again["embeddings_computed"] == 0 and again["faces"] == scanned_sample.stats["faces"]
+    assert again["seconds"] < max(0.1 * scanned_sample.stats["seconds"], 0.5)
+    assert db_tables(db) == tables
+    assert snapshot(scanned_sample.root) == photos  # nothing changed or written beside them
+
+
+def test_rename_and_delete_are_recognised_without_new_embeddings(scanned_sample, tmp_path):
+    lib = tmp_path / "photos"
+    shutil.copytree(scanned_sample.root, lib)
+    db = db_copy(scanned_sample, tmp_path / "faces.db")
+    first = scanned_sample.stats
     # The originals are still there, so the copies are duplicates: indexed by content
     # hash, their faces and vectors are copied, no model runs.
-    base = scan_json(str(lib), "--db", str(copy_db))
-    assert base["photos_new"] == 8 and base["photos_moved"] == 0
+    base = scan_json(str(lib), "--db", str(db))
+    assert base["photos_new"] == 17 and base["photos_moved"] == 0
     assert base["embeddings_computed"] == 0 and base["faces"] == first["faces"]
-    before = embedding_rows(copy_db)
+    before = embedding_rows(db)
 
-    photos = sorted((lib / "Serena_Williams").iterdir())
-    photos[0].rename(lib / "Serena_Williams" / "renamed.jpg")
+    photos = sorted((lib / "people" / "Serena_Williams").iterdir())
+    photos[0].rename(lib / "people" / "Serena_Williams" / "renamed.jpg")
     photos[1].unlink()
-    after = scan_json(str(lib), "--db", str(copy_db))
+    after = scan_json(str(lib), "--db", str(db))
     assert after["photos_moved"] == 1 and after["photos_removed"] == 1
     assert after["photos_new"] == 0 and after["embeddings_computed"] == 0
-    assert after["photos_total"] == 7
-    assert embedding_rows(copy_db) < before  # the deleted photo's faces are gone
+    assert after["photos_total"] == 17
+    assert embedding_rows(db) < before  # the deleted photo's faces are gone
 
 
-def test_changed_file_is_read_again(small_library, tmp_path):
-    root, db, _ = small_library
-    lib, copy_db = tmp_path / "photos", tmp_path / "faces.db"
-    shutil.copytree(root, lib)
-    scan_json(str(lib), "--db", str(copy_db))
-    target = sorted((lib / "Tom_Hanks").iterdir())[0]
-    shutil.copy2(sorted((DEV / "Ariel_Sharon").iterdir())[5], target)  # new content, same name
+def test_changed_file_is_read_again(scanned_sample, tmp_path):
+    lib = tmp_path / "photos"
+    shutil.copytree(scanned_sample.root, lib)
+    db = db_copy(scanned_sample, tmp_path / "faces.db")
+    scan_json(str(lib), "--db", str(db))
+    target = sorted((lib / "people" / "Tony_Blair").iterdir())[0]
+    with Image.open(target) as im:  # new content, same name: the portrait mirrored
+        ImageOps.mirror(im).save(target, quality=95)
     os.utime(target, ns=(time.time_ns(), time.time_ns()))
-    out = scan_json(str(lib), "--db", str(copy_db))
-    assert out["photos_changed"] == 1 and out["photos_unchanged"] == 7
-    assert out["embeddings_computed"] >= 1
+    out = scan_json(str(lib), "--db", str(db))
+    assert out["photos_changed"] == 1 and out["photos_unchanged"] == 16
+    assert out["embeddings_computed"] == 1
 
 
+# --- the full shared sets ---------------------------------------------------------------
+
+
+@pytest.mark.shared_data
 def test_broken_files_are_listed_not_fatal(tmp_path):
     broken = [r["path"] for r in edge_manifest() if r["category"] == "broken"]
     db = tmp_path / "faces.db"
@@ -119,6 +185,7 @@ def test_broken_files_are_listed_not_fatal(tmp_path):
     assert strict.stdout == ""
 
 
+@pytest.mark.shared_data
 def test_exif_rotated_copies_all_show_the_face(tmp_path):
     out = scan_json(str(EDGE / "exif_orientation"), "--db", str(tmp_path / "f.db"))
     with FaceCache(tmp_path / "f.db") as cache:
@@ -129,6 +196,7 @@ def test_exif_rotated_copies_all_show_the_face(tmp_path):
     assert missing == []
 
 
+@pytest.mark.shared_data
 def test_multi_face_photos_yield_every_face(tmp_path):
     """Within max(1, 20%) of the edge manifest's count (the 24-face collage is approximate)."""
     db = tmp_path / "f.db"
@@ -149,17 +217,20 @@ def test_missing_path_and_locked_database_are_one_line_errors(tmp_path):
 
     with FaceCache(tmp_path / "f.db") as holder:
         holder.lock()
-        result = runner.invoke(app, ["scan", str(EDGE / "no_face"), "--db", str(tmp_path / "f.db")])
+        result = runner.invoke(
+            app, ["scan", str(SAMPLE / "edge" / "no_face"), "--db", str(tmp_path / "f.db")]
+        )
     assert result.exit_code == 2 and "another facecluster scan" in result.stderr
 
 
 def test_not_a_database_is_a_clear_error(tmp_path):
     bogus = tmp_path / "bogus.db"
     bogus.write_text("this is not sqlite" * 100)
-    result = runner.invoke(app, ["scan", str(EDGE / "no_face"), "--db", str(bogus)])
+    result = runner.invoke(app, ["scan", str(SAMPLE / "edge" / "no_face"), "--db", str(bogus)])
     assert result.exit_code == 2 and "not a facecluster database" in result.stderr
 
 
+@pytest.mark.shared_data
 def test_kill_9_mid_scan_then_resume_gives_the_same_index(tmp_path):
     lib = copy_photos(tmp_path / "photos", {"Colin_Powell": 16, "Tony_Blair": 16})
     reference = scan_json(str(lib), "--db", str(tmp_path / "ref.db"), "--quiet")

@@ -20,10 +20,16 @@ from pathlib import Path
 import numpy as np
 
 from . import dbfile
+from .cache_writes import AddEmbeddings, CopyPhoto, MovePhoto, Op, PhotoWrite, apply_op, bury_photos
 from .errors import CacheError, CacheLocked, EmptyCache
-from .records import Face, FileEntry
+from .pathcodec import from_db, to_db
+from .records import Face
 
-SCHEMA_VERSION = 1
+__all__ = ["AddEmbeddings", "CopyPhoto", "FaceCache", "MovePhoto", "Op", "PhotoWrite"]
+
+# 1: photos, faces, embeddings, persons. 2: tombstones (a removed photo's faces keep their
+# persons for when it comes back) and generations (each saved grouping, for people undo).
+SCHEMA_VERSION = 2
 
 STATUS_OK = "ok"  # has faces
 STATUS_NO_FACE = "no_face"
@@ -86,6 +92,31 @@ CREATE TABLE IF NOT EXISTS embeddings (
     vector BLOB NOT NULL,
     PRIMARY KEY (face_id, encoder_id)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS tombstones (
+    digest TEXT NOT NULL,
+    x1 REAL NOT NULL, y1 REAL NOT NULL, x2 REAL NOT NULL, y2 REAL NOT NULL,
+    encoder_id INTEGER NOT NULL,
+    person_id INTEGER NOT NULL,
+    manual INTEGER NOT NULL,
+    rejected INTEGER NOT NULL,
+    buried REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS tombstones_digest ON tombstones(digest);
+CREATE TABLE IF NOT EXISTS generations (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    encoder_id INTEGER NOT NULL REFERENCES encoders(id),
+    action TEXT NOT NULL,
+    created REAL NOT NULL,
+    persons TEXT NOT NULL,
+    rejections TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS generation_assignments (
+    generation_id INTEGER NOT NULL REFERENCES generations(id) ON DELETE CASCADE,
+    face_id INTEGER NOT NULL,
+    person_id INTEGER NOT NULL,
+    manual INTEGER NOT NULL,
+    PRIMARY KEY (generation_id, face_id)
+) WITHOUT ROWID;
 """
 
 
@@ -106,52 +137,14 @@ class StoredFace:
     face: Face
 
 
-@dataclass(frozen=True)
-class PhotoWrite:
-    """Insert or replace the photo at ``entry.path`` with these faces (and vectors)."""
-
-    entry: FileEntry
-    digest: str | None
-    width: int | None
-    height: int | None
-    status: str
-    faces: Sequence[Face] = ()
-    vectors: np.ndarray | None = None
-    error: str | None = None
-
-
-@dataclass(frozen=True)
-class MovePhoto:
-    """The file of photo ``photo_id`` now lives at ``entry.path``: keep its faces."""
-
-    photo_id: int
-    entry: FileEntry
-
-
-@dataclass(frozen=True)
-class CopyPhoto:
-    """``entry`` has the same content as photo ``source_id``: copy its faces and vectors."""
-
-    source_id: int
-    entry: FileEntry
-
-
-@dataclass(frozen=True)
-class AddEmbeddings:
-    face_ids: Sequence[int]
-    vectors: np.ndarray
-
-
-Op = PhotoWrite | MovePhoto | CopyPhoto | AddEmbeddings
-
-
 def _canonical(identity: dict[str, object]) -> str:
     return json.dumps(identity, sort_keys=True, separators=(",", ":"))
 
 
 def path_range(root: str) -> tuple[str, str]:
-    """Bounds such that ``lo <= path < hi`` selects everything under directory ``root``."""
-    root = root.rstrip(os.sep)
+    """Bounds such that ``lo <= path < hi`` selects the stored paths under directory
+    ``root`` (compare them with stored text, see pathcodec)."""
+    root = to_db(root).rstrip(os.sep)
     return root + os.sep, root + chr(ord(os.sep) + 1)
 
 
@@ -221,17 +214,33 @@ class FaceCache:
     def _migrate(self) -> None:
         self.db.executescript(_SCHEMA)
         row = self.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-        if row is None:
-            self.db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-        elif int(row[0]) > SCHEMA_VERSION:
+        if row is not None and int(row[0]) > SCHEMA_VERSION:
             raise CacheError(
                 f"{self.path} was written by a newer facecluster (schema {row[0]}); upgrade"
+            )
+        # Versions 1 -> 2 only add tables, which the script above creates.
+        if row is None or int(row[0]) < SCHEMA_VERSION:
+            self.db.execute(
+                "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
             )
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction; SQLite's errors (disk full, busy, damaged) come out as
+        """One atomic unit of writes; nested inside another it is a savepoint of it.
+        SQLite's errors (disk full, busy, damaged) come out of the outermost one as
         CacheErrors (dbfile.explain), after the rollback."""
+        if self.db.in_transaction:
+            self.db.execute("SAVEPOINT nested")
+            try:
+                yield self.db
+            except BaseException:
+                if self.db.in_transaction:  # SQLite rolls back by itself after some errors
+                    self.db.execute("ROLLBACK TO nested")
+                    self.db.execute("RELEASE nested")
+                raise
+            else:
+                self.db.execute("RELEASE nested")
+            return
         try:
             self.db.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
@@ -307,7 +316,7 @@ class FaceCache:
     # -- reads ----------------------------------------------------------------------------
     def photo_index(self) -> dict[str, PhotoRow]:
         rows = self.db.execute("SELECT id, path, size, mtime_ns, status FROM photos")
-        return {r[1]: PhotoRow(*r) for r in rows}
+        return {from_db(r[1]): PhotoRow(r[0], from_db(r[1]), *r[2:]) for r in rows}
 
     def photos_missing_embeddings(self, encoder_id: int) -> set[int]:
         rows = self.db.execute(
@@ -322,7 +331,7 @@ class FaceCache:
             "SELECT id, path, size, mtime_ns, status FROM photos WHERE digest = ? AND status != ?",
             (digest, STATUS_FAILED),
         )
-        return [PhotoRow(*r) for r in rows]
+        return [PhotoRow(r[0], from_db(r[1]), *r[2:]) for r in rows]
 
     def has_embeddings(self, photo_id: int, encoder_id: int) -> bool:
         """True when every face of the photo has a vector of this encoder."""
@@ -345,7 +354,7 @@ class FaceCache:
         for r in rows:
             box = np.array(r[3:7], dtype=np.float32)
             lm = _landmarks(r[8], self.path)
-            yield StoredFace(r[0], r[1], r[2], Face(box=box, landmarks=lm, prob=r[7]))
+            yield StoredFace(r[0], r[1], from_db(r[2]), Face(box=box, landmarks=lm, prob=r[7]))
 
     def count_faces(self, encoder_id: int, roots: Sequence[str] = ()) -> int:
         sql = (
@@ -362,7 +371,7 @@ class FaceCache:
                 total += int(self.db.execute(q, (encoder_id, lo, hi)).fetchone()[0])
             else:
                 q = sql + " AND p.path = ?"
-                total += int(self.db.execute(q, (encoder_id, root)).fetchone()[0])
+                total += int(self.db.execute(q, (encoder_id, to_db(root))).fetchone()[0])
         return total
 
     def face_vectors(
@@ -387,7 +396,8 @@ class FaceCache:
         for r in self.db.execute(sql + " ORDER BY f.id", args):
             box = np.array(r[3:7], dtype=np.float32)
             lm = _landmarks(r[8], self.path)
-            faces.append(StoredFace(r[0], r[1], r[2], Face(box=box, landmarks=lm, prob=r[7])))
+            face = Face(box=box, landmarks=lm, prob=r[7])
+            faces.append(StoredFace(r[0], r[1], from_db(r[2]), face))
             blobs.append(r[9])
         return faces, self._matrix(b"".join(blobs), len(faces), encoder_id)
 
@@ -426,91 +436,14 @@ class FaceCache:
 
     # -- writes ---------------------------------------------------------------------------
     def apply(self, ops: Sequence[Op], encoder_id: int) -> None:
-        """Apply one batch of writes atomically."""
+        """Apply one batch of writes atomically (see cache_writes)."""
         with self.transaction() as db:
             for op in ops:
-                if isinstance(op, PhotoWrite):
-                    self._write_photo(db, op, encoder_id)
-                elif isinstance(op, MovePhoto):
-                    db.execute(
-                        "DELETE FROM photos WHERE path = ? AND id != ?",
-                        (str(op.entry.path), op.photo_id),
-                    )
-                    db.execute(
-                        "UPDATE photos SET path = ?, size = ?, mtime_ns = ? WHERE id = ?",
-                        (str(op.entry.path), op.entry.size, op.entry.mtime_ns, op.photo_id),
-                    )
-                elif isinstance(op, CopyPhoto):
-                    self._copy_photo(db, op)
-                else:
-                    db.executemany(
-                        "INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?)",
-                        [
-                            (fid, encoder_id, v.astype(np.float32).tobytes())
-                            for fid, v in zip(op.face_ids, op.vectors, strict=True)
-                        ],
-                    )
-
-    def _write_photo(self, db: sqlite3.Connection, op: PhotoWrite, encoder_id: int) -> None:
-        db.execute("DELETE FROM photos WHERE path = ?", (str(op.entry.path),))
-        cur = db.execute(
-            "INSERT INTO photos (path, size, mtime_ns, digest, width, height, status, error, "
-            "scanned) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                str(op.entry.path),
-                op.entry.size,
-                op.entry.mtime_ns,
-                op.digest,
-                op.width,
-                op.height,
-                op.status,
-                op.error,
-                time.time(),
-            ),
-        )
-        photo_id = cur.lastrowid
-        for i, face in enumerate(op.faces):
-            cur = db.execute(
-                "INSERT INTO faces (photo_id, idx, x1, y1, x2, y2, prob, landmarks) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    photo_id,
-                    i,
-                    *(float(v) for v in face.box),
-                    float(face.prob),
-                    np.asarray(face.landmarks, np.float32).tobytes(),
-                ),
-            )
-            if op.vectors is not None:
-                db.execute(
-                    "INSERT INTO embeddings VALUES (?, ?, ?)",
-                    (cur.lastrowid, encoder_id, op.vectors[i].astype(np.float32).tobytes()),
-                )
-
-    def _copy_photo(self, db: sqlite3.Connection, op: CopyPhoto) -> None:
-        path = str(op.entry.path)
-        db.execute("DELETE FROM photos WHERE path = ?", (path,))
-        cur = db.execute(
-            "INSERT INTO photos (path, size, mtime_ns, digest, width, height, status, error, "
-            "scanned) SELECT ?, ?, ?, digest, width, height, status, error, ? FROM photos "
-            "WHERE id = ?",
-            (path, op.entry.size, op.entry.mtime_ns, time.time(), op.source_id),
-        )
-        new_id = cur.lastrowid
-        for (old_face,) in db.execute(
-            "SELECT id FROM faces WHERE photo_id = ? ORDER BY idx", (op.source_id,)
-        ).fetchall():
-            cur = db.execute(
-                "INSERT INTO faces (photo_id, idx, x1, y1, x2, y2, prob, landmarks) "
-                "SELECT ?, idx, x1, y1, x2, y2, prob, landmarks FROM faces WHERE id = ?",
-                (new_id, old_face),
-            )
-            db.execute(
-                "INSERT INTO embeddings SELECT ?, encoder_id, vector FROM embeddings "
-                "WHERE face_id = ?",
-                (cur.lastrowid, old_face),
-            )
+                apply_op(db, op, encoder_id)
 
     def remove_photos(self, photo_ids: Sequence[int]) -> None:
+        """Forget photos; their faces' persons and rejections are kept as tombstones."""
         with self.transaction() as db:
-            db.executemany("DELETE FROM photos WHERE id = ?", [(i,) for i in photo_ids])
+            for i in range(0, len(photo_ids), 500):
+                chunk = list(photo_ids[i : i + 500])
+                bury_photos(db, f"id IN ({','.join('?' * len(chunk))})", tuple(chunk))

@@ -22,6 +22,7 @@ from .cli import (
 from .cli_search import ThresholdOption
 from .display import safe
 from .errors import EmptyCache, FaceclusterError
+from .pathcodec import shown
 
 people_app = typer.Typer(
     help="List persons and correct them: name, merge, split, move or remove faces. "
@@ -76,18 +77,36 @@ def group(
     out: Annotated[
         Path | None,
         typer.Option(
-            help="Write one folder per person with links to the photos.", show_default=False
+            help="Write one folder per person with links to the photos. A re-run replaces "
+            "only what facecluster wrote there and keeps your files.",
+            show_default=False,
         ),
     ] = None,
     layout: Annotated[str, typer.Option(help="symlink, hardlink or copy.")] = "symlink",
     report: Annotated[
         Path | None,
-        typer.Option(help="Write the JSON report (docs/report-schema.md).", show_default=False),
+        typer.Option(
+            help="Write the JSON report (docs/report-schema.md) to a new file or over a "
+            "previous report; never over another file.",
+            show_default=False,
+        ),
     ] = None,
     html: Annotated[
         Path | None,
-        typer.Option(help="Write a static page of face thumbnails per person.", show_default=False),
+        typer.Option(
+            help="Write a static page of face thumbnails per person. A re-run replaces "
+            "only the page and thumbnails facecluster wrote.",
+            show_default=False,
+        ),
     ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Say what would change (persons merged or split, named persons affected) "
+            "and save nothing.",
+        ),
+    ] = False,
     model: ModelOption = "auto",
     weights: WeightsOption = None,
     as_json: JsonOption = False,
@@ -100,11 +119,19 @@ def group(
     where 1.1 separates people for FaceNet. Thresholds do not carry across encoders: the
     default is the calibrated value of the encoder in use ('facecluster models'); lower it
     if siblings merge, raise it if one person is split. hdbscan finds dense groups and
-    leaves the rest unknown. Person ids, names and corrections survive re-grouping.
+    leaves the rest unknown. Person ids, names and corrections survive re-grouping:
+    a named person keeps its faces and is never merged with another. Try settings with
+    --dry-run; 'facecluster people undo' goes back to the grouping before.
     """
     from .cluster import GroupSettings
     from .encoders import ENCODERS
-    from .export import export_folders, write_html, write_report
+    from .export import (
+        check_output_paths,
+        database_files,
+        export_folders,
+        write_report,
+        write_sheet,
+    )
     from .group import group_faces, threshold_warning
 
     try:
@@ -114,39 +141,68 @@ def group(
             raise FaceclusterError("--linkage must be weighted, average, complete or single")
         if layout not in ("symlink", "hardlink", "copy"):
             raise FaceclusterError("--layout must be symlink, hardlink or copy")
-        cache, enc_id, name = _open(db, model, weights, write=True, check=True)
+        if dry_run and (out or report or html):
+            raise FaceclusterError("--dry-run saves and writes nothing: drop --out/--report/--html")
+        protect = database_files(db or config.default_db_path())
+        check_output_paths(out, html, report, protect)
+        cache, enc_id, name = _open(db, model, weights, write=not dry_run, check=True)
         calibrated = ENCODERS[name].default_threshold
         t = threshold if threshold is not None else calibrated
         warning = threshold_warning(name, t, calibrated) if method == "agglomerative" else None
         with cache:
-            # A scan replaces faces under group's feet (a rescan deletes and re-inserts
-            # them): hold the writer lock, so one waits for the other with a clear line.
-            cache.lock("group")
+            if not dry_run:
+                # A scan replaces faces under group's feet (a rescan deletes and re-inserts
+                # them): hold the writer lock, so one waits for the other with a clear line.
+                cache.lock("group")
+            settings = GroupSettings(method, t, linkage, min_cluster_size, min_samples)
             result = group_faces(
-                cache,
-                enc_id,
-                name,
-                GroupSettings(method, t, linkage, min_cluster_size, min_samples),
+                cache, enc_id, name, settings, dry_run=dry_run, action=_action(settings)
             )
         if warning:
             result.warnings.append(warning)
             print(f"warning: {safe(warning)}", file=sys.stderr)
-        outputs: dict[str, str] = {}
+        outputs: dict[str, Any] = {}
+        kept: list[Path] = []
         if out is not None:
-            stats = export_folders(result.grouping, out, layout)
+            stats = export_folders(result.grouping, out, layout, protect=protect)
             outputs["out"] = str(stats.out_dir)
+            kept += stats.kept
         if report is not None:
-            write_report(result.grouping, report)
+            write_report(result.grouping, report, protect=protect)
             outputs["report"] = str(report)
         if html is not None:
-            outputs["html"] = str(write_html(result.grouping, html))
+            page = write_sheet(result.grouping, html, protect=protect)
+            outputs["html"] = str(page.index)
+            kept += page.kept
+        if out is not None or html is not None:
+            outputs["kept"] = [shown(p) for p in kept]  # JSON: the path, not UTF-8 as \xNN
     except FaceclusterError as err:
         raise _fail(err) from None
+    if kept and not quiet:
+        _say_kept(kept)
     summary = result.summary() | outputs
     if as_json:
         _emit_json(summary)
     elif not quiet:
         _render_group(summary)
+
+
+def _action(settings: Any) -> str:
+    """How a grouping is named in 'people history'."""
+    if settings.method == "agglomerative":
+        return f"group --threshold {settings.threshold:g} --linkage {settings.linkage}"
+    return f"group --method hdbscan --min-cluster-size {settings.min_cluster_size}"
+
+
+def _say_kept(kept: list[Path]) -> None:
+    shown = [safe(f"{p}/" if p.is_dir() and not p.is_symlink() else str(p)) for p in kept[:10]]
+    more = f" and {len(kept) - 10} more" if len(kept) > 10 else ""
+    noun = "file" if len(kept) == 1 else "files"
+    print(
+        f"kept {len(kept)} {noun} that facecluster did not write (or that changed since): "
+        f"{', '.join(shown)}{more}",
+        file=sys.stderr,
+    )
 
 
 def _render_group(s: dict[str, Any]) -> None:
@@ -155,13 +211,47 @@ def _render_group(s: dict[str, Any]) -> None:
         if s["method"] == "agglomerative"
         else "hdbscan"
     )
+    would = "" if s["saved"] else "would be "
     print(
-        f"{s['persons']} persons from {s['faces']} faces ({s['faces_assigned']} assigned, "
-        f"{s['unknown']} unknown); {s['model']}, {detail}; {s['seconds']:.1f} s"
+        f"{s['persons']} persons {would}made from {s['faces']} faces "
+        f"({s['faces_assigned']} assigned, {s['unknown']} unknown); {s['model']}, {detail}; "
+        f"{s['seconds']:.1f} s"
     )
+    for line in _change_lines(s["changes"], s["saved"]):
+        print(line)
+    if not s["saved"]:
+        print("dry run: nothing was saved")
     for key in ("out", "report", "html"):
         if key in s:
             print(f"{key}: {safe(s[key])}")
+
+
+def _who(p: dict[str, Any]) -> str:
+    if p["id"] is None:
+        return "a new person"
+    return f"{safe(p['name'])} ({p['id']})" if p["name"] else f"person {p['id']}"
+
+
+def _change_lines(c: dict[str, Any], saved: bool) -> list[str]:
+    """What a regroup changed (or would change), one line a kind."""
+    merged, split = ("merged", "split") if saved else ("would merge", "would split")
+    lines = []
+    for m in c["merged"]:
+        absorbed = ", ".join(_who(p) for p in m["absorbed"])
+        lines.append(f"{merged}: {absorbed} into {_who(m['into'])}")
+    for sp in c["split"]:
+        lines.append(f"{split}: {_who(sp['person'])} into {sp['parts']} persons")
+    for k in c["kept_persons_changed"]:
+        lines.append(f"named/corrected {_who(k)}: {k['faces_before']} -> {k['faces_after']} faces")
+    if c["faces_moved"] or c["new_persons"] or c["removed_persons"]:
+        moved, gone = ("moved", "dissolved") if saved else ("would move", "would dissolve")
+        lines.append(
+            f"{c['faces_moved']} faces {moved}, {c['new_persons']} new persons, "
+            f"{len(c['removed_persons'])} persons {gone}"
+        )
+    if saved and lines:
+        lines.append("'facecluster people undo' goes back to the grouping before")
+    return lines
 
 
 PersonArg = Annotated[
@@ -333,6 +423,65 @@ def people_remove_face(
     _say(ctx, f"removed {n} face(s) from their person", {"removed": n})
 
 
+@people_app.command("undo")
+def people_undo(
+    ctx: typer.Context,
+    db: DbOption = None,
+    model: ModelOption = "auto",
+    weights: WeightsOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Go back one step: to the persons as they were before the last 'group' or correction.
+
+    Each step back is one saved grouping or one correction (name, merge, split, move-face,
+    remove-face); 'people history' lists them. The last 20 steps are kept.
+    """
+    g = _people_call(
+        ctx, dict(db=db, model=model, weights=weights, json=as_json), lambda pp: pp.undo()
+    )
+    _say(
+        ctx,
+        f"undid '{safe(g.action)}' of {_when(g.created)}: back to {g.persons} persons "
+        f"with {g.faces} faces",
+        {"undone": g.action, "created": g.created, "persons": g.persons, "faces": g.faces},
+    )
+
+
+@people_app.command("history")
+def people_history(
+    ctx: typer.Context,
+    db: DbOption = None,
+    model: ModelOption = "auto",
+    weights: WeightsOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The steps 'people undo' can take back, newest first."""
+    gens = _people_call(
+        ctx,
+        dict(db=db, model=model, weights=weights, json=as_json),
+        lambda pp: pp.history(),
+        write=False,
+    )
+    if (ctx.obj or {}).get("json"):
+        _emit_json(
+            [
+                {"step": g.action, "created": g.created, "persons_before": g.persons}
+                for g in gens
+            ]
+        )
+        return
+    if not gens:
+        print("nothing to undo yet", file=sys.stderr)
+    for g in gens:
+        print(f"{_when(g.created)}  {safe(g.action)}  (before it: {g.persons} persons)")
+
+
+def _when(t: float) -> str:
+    import time
+
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))
+
+
 @people_app.command("show")
 def people_show(
     ctx: typer.Context,
@@ -345,20 +494,18 @@ def people_show(
     """A person's faces: face id and photo."""
 
     def action(pp: Any) -> tuple[Any, list[tuple[int, str]]]:
-        p = pp.get(person)
-        rows = pp.cache.db.execute(
-            "SELECT f.id, ph.path FROM assignments a JOIN faces f ON f.id = a.face_id "
-            "JOIN photos ph ON ph.id = f.photo_id WHERE a.person_id = ? ORDER BY ph.path",
-            (person,),
-        ).fetchall()
-        return p, rows
+        return pp.get(person), pp.faces_with_photos(person)
 
     p, rows = _people_call(
         ctx, dict(db=db, model=model, weights=weights, json=as_json), action, write=False
     )
     if (ctx.obj or {}).get("json"):
         _emit_json(
-            {"id": p.id, "name": p.name, "faces": [{"face_id": r[0], "photo": r[1]} for r in rows]}
+            {
+                "id": p.id,
+                "name": p.name,
+                "faces": [{"face_id": r[0], "photo": shown(r[1])} for r in rows],
+            }
         )
         return
     print(f"person {p.id} ({safe(p.label)}): {p.faces} faces in {p.photos} photos")

@@ -71,3 +71,7 @@ class EmptyCache(FaceclusterError):
 
 class TrainingError(FaceclusterError):
     """Training cannot start or resume: too little data, a checkpoint of another run."""
+
+
+class OutputError(FaceclusterError):
+    """An output could not be written, or would overwrite something that is not ours."""

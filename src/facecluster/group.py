@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -11,7 +12,8 @@ from .cache import FaceCache
 from .cluster import GroupSettings, cluster_faces
 from .errors import EmptyCache
 from .export import Grouping, ReportFace, ReportPerson
-from .people import People
+from .people import People, Person
+from .regroup import Changes
 
 
 @dataclass(frozen=True)
@@ -21,6 +23,9 @@ class GroupResult:
     assigned: int
     unknown: int
     seconds: float
+    changes: Changes = field(default_factory=Changes)
+    names: dict[int, str | None] = field(default_factory=dict)  # of the persons in changes
+    saved: bool = True  # False for a dry run
     warnings: list[str] = field(default_factory=list)
 
     def summary(self) -> dict[str, object]:
@@ -32,31 +37,54 @@ class GroupResult:
             "model": self.grouping.model,
             **self.grouping.params,
             "seconds": round(self.seconds, 3),
+            "saved": self.saved,
+            "changes": self.changes.as_dict(self.names),
             "warnings": self.warnings,
         }
 
 
 def group_faces(
-    cache: FaceCache, encoder_id: int, model: str, settings: GroupSettings
+    cache: FaceCache,
+    encoder_id: int,
+    model: str,
+    settings: GroupSettings,
+    *,
+    dry_run: bool = False,
+    action: str = "group",
 ) -> GroupResult:
-    """Cluster every face of one encoder, carry ids and corrections over (see people.py)
-    and return the persons, largest first, with each face's distance to its person."""
+    """Cluster every face of one encoder, carry ids and corrections over (see regroup.py)
+    and return the persons, largest first, with each face's distance to its person.
+
+    With ``dry_run`` nothing is stored: the result says what would change, and its
+    grouping holds the would-be persons (new ones with negative ids)."""
     start = time.perf_counter()
     faces, vectors = cache.face_vectors(encoder_id)
     if not faces:
         raise EmptyCache("the database has no faces yet: run 'facecluster scan PATH' first")
     labels = cluster_faces(vectors, settings)
     people = People(cache, encoder_id)
+    names = {p.id: p.name for p in people.persons(include_empty=True)}
     ids = np.array([f.id for f in faces], dtype=np.int64)
-    assigned = people.regroup(ids, labels)
+    planned, changes = people.plan_regroup(ids, labels, vectors)
+    if dry_run:
+        assigned = planned
+        extra = [
+            Person(pid, None, 0, 0, False) for pid in sorted({p for p in planned.values() if p < 0})
+        ]
+    else:
+        assigned = people.regroup(ids, labels, vectors, action=action)
+        extra = []
     return GroupResult(
         grouping=build_grouping(
-            cache, encoder_id, model, settings.as_dict(), faces, vectors, assigned
+            cache, encoder_id, model, settings.as_dict(), faces, vectors, assigned, extra
         ),
         faces=len(faces),
         assigned=len(assigned),
         unknown=len(faces) - len(assigned),
         seconds=time.perf_counter() - start,
+        changes=changes,
+        names=names,
+        saved=not dry_run,
     )
 
 
@@ -68,6 +96,7 @@ def build_grouping(
     faces: list,
     vectors: np.ndarray,
     assigned: dict[int, int],
+    extra: Sequence[Person] = (),
 ) -> Grouping:
     row = {f.id: i for i, f in enumerate(faces)}
     members: dict[int, list[int]] = {}
@@ -75,7 +104,10 @@ def build_grouping(
         if fid in row:
             members.setdefault(pid, []).append(row[fid])
     persons = []
-    for person in People(cache, encoder_id).persons():
+    for person in sorted(
+        [*People(cache, encoder_id).persons(include_empty=True), *extra],
+        key=lambda p: (-len(members.get(p.id, ())), p.id),
+    ):
         idxs = sorted(members.get(person.id, []))
         if not idxs:
             continue

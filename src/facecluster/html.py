@@ -6,7 +6,7 @@ from __future__ import annotations
 import html
 import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,9 +16,10 @@ from PIL import Image
 
 from .errors import ImageError
 from .imageio import decode
+from .pathcodec import shown
 
 if TYPE_CHECKING:
-    from .export import Grouping, ReportFace
+    from .grouping import Grouping, ReportFace
 
 MARGIN = 0.25  # the crop is the face box grown by this fraction of its longer side
 JPEG_QUALITY = 85
@@ -55,15 +56,17 @@ def make_thumbnails(
     folder: Path,
     size: int,
     progress: Callable[[int, int], None] | None = None,
+    taken: Iterable[str] = (),
 ) -> list[str | None]:
     """Write a JPEG thumbnail of each face into ``folder``; returns, for each face, its
     file name, or None when its photo could not be read or the box is not in it.
-    Each photo is decoded once, however many of its faces are shown."""
+    Each photo is decoded once, however many of its faces are shown. No name in ``taken``
+    (compared case-insensitively) is used."""
     by_photo: dict[str, list[int]] = {}
     for i, face in enumerate(faces):
         by_photo.setdefault(face.photo, []).append(i)
     names: list[str | None] = [None] * len(faces)
-    used: set[str] = set()
+    used = {name.casefold() for name in taken}
     for done, (photo, idxs) in enumerate(by_photo.items(), 1):
         try:
             image, _, _, scale = decode(Path(photo).read_bytes())
@@ -84,10 +87,10 @@ def make_thumbnails(
 
 def _unique_name(stem: str, used: set[str]) -> str:
     name, n = f"{stem}.jpg", 1
-    while name in used:
+    while name.casefold() in used:
         n += 1
         name = f"{stem}_{n}.jpg"
-    used.add(name)
+    used.add(name.casefold())
     return name
 
 
@@ -101,7 +104,8 @@ def _plural(n: int, word: str) -> str:
 
 def _tile(face: ReportFace, thumb: str | None, size: int) -> str:
     path = os.path.abspath(face.photo)
-    label = path if face.distance is None else f"{path} (distance {face.distance:.4f})"
+    name = shown(path)
+    label = name if face.distance is None else f"{name} (distance {face.distance:.4f})"
     if thumb is None:
         inner = f'<span class="ph" role="img" aria-label="{_e(label)}">no preview</span>'
     else:

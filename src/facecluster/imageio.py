@@ -14,11 +14,20 @@ from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 from . import config
 from .errors import ImageError, ImageTooLarge, UnsupportedImage
 
-# We enforce our own pixel limit after draft reduction (see decode()), so Pillow's
-# open-time bomb check, which would refuse a 200 MP JPEG that decodes fine at 1/8 scale,
-# is switched off here.
-Image.MAX_IMAGE_PIXELS = None
-ImageFile.LOAD_TRUNCATED_IMAGES = False
+_pillow_configured = False
+
+
+def _configure_pillow() -> None:
+    """We enforce our own pixel limit after draft reduction (see decode()), so Pillow's
+    open-time bomb check, which would refuse a 200 MP JPEG that decodes fine at 1/8 scale,
+    is switched off, and truncated files are errors. Pillow's settings are process-wide:
+    this runs when facecluster first decodes, not when it is imported."""
+    global _pillow_configured
+    if not _pillow_configured:
+        Image.MAX_IMAGE_PIXELS = None
+        ImageFile.LOAD_TRUNCATED_IMAGES = False
+        _pillow_configured = True
+
 
 IMAGE_EXTENSIONS = frozenset(
     ".jpg .jpeg .jpe .jfif .png .gif .bmp .dib .tif .tiff .webp .heic .heif .hif .avif "
@@ -157,6 +166,7 @@ def _decode(data: bytes, max_pixels: int | None) -> tuple[Image.Image, int, int,
     if kind == "HEIF":
         _register_heif()
     limit = max_pixels or config.MAX_DECODE_PIXELS
+    _configure_pillow()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

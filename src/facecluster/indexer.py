@@ -24,8 +24,8 @@ from .cache import (
     FaceCache,
     MovePhoto,
     Op,
+    PhotoRow,
     PhotoWrite,
-    path_range,
 )
 from .detect import Detector, scale_face
 from .encoders import Encoder
@@ -140,6 +140,7 @@ class Indexer:
         self.stats = ScanStats(model=str(identity["name"]))
         self._plan = Plan()
         self._moved: set[int] = set()
+        self._index: dict[str, PhotoRow] = {}
         self._done = 0
 
     @property
@@ -156,17 +157,19 @@ class Indexer:
         self.cache.lock()
         try:
             self.encoder_id = self.cache.encoder_id(self.identity) or 0
-            index = self.cache.photo_index()
+            self._index = index = self.cache.photo_index()
             missing = self.cache.photos_missing_embeddings(self.encoder_id)
             self._tick("read index", start)
             started = time.perf_counter()
-            self._plan = plan(walk(roots, self.follow_symlinks), index, missing, self.rescan)
+            unavailable: list[Failure] = []
+            found = walk(roots, self.follow_symlinks, unavailable)
+            self._plan = plan(found, index, missing, self.rescan)
             self._tick("walk and compare", started)
             self.stats.photos_total = self._plan.total
             self.stats.photos_unchanged = self._plan.unchanged
             self._run()
             started = time.perf_counter()
-            self._prune(roots, index)
+            self._prune(roots, index, unavailable)
             self.stats.faces = self.cache.count_faces(self.encoder_id, [str(r) for r in roots])
             self._tick("prune and count", started)
         finally:
@@ -221,8 +224,14 @@ class Indexer:
         for entry, photo_id, res in batch:
             if isinstance(res, Failure):
                 self.stats.photos_failed += 1
+                before = self._index.get(str(entry.path))
+                if before is not None and before.status != STATUS_FAILED:
+                    # It read fine before: keep its faces (and the names on them) and its
+                    # old size and time, so the next scan tries it again.
+                    res = Failure(res.path, f"{res.error} (kept what the last scan found)")
+                else:
+                    ops.append(PhotoWrite(entry, None, None, None, STATUS_FAILED, error=res.error))
                 self.stats.failures.append(res)
-                ops.append(PhotoWrite(entry, None, None, None, STATUS_FAILED, error=res.error))
             elif photo_id is not None:
                 reembed.append((res, photo_id))
             else:
@@ -313,20 +322,35 @@ class Indexer:
                 return CopyPhoto(row.id, photo.entry)
         return None
 
-    def _prune(self, roots: Sequence[Path], index: dict) -> None:
-        """Forget photos under the scanned roots that are no longer there."""
-        ranges = [path_range(str(r)) for r in roots if r.is_dir()]
+    def _prune(
+        self, roots: Sequence[Path], index: dict[str, PhotoRow], unavailable: list[Failure]
+    ) -> None:
+        """Forget photos under the scanned roots that are no longer there, except under
+        folders that could not be read or are empty: those are kept and reported."""
+        dirs = [str(r) for r in roots if r.is_dir()]
         files = {str(r) for r in roots if not r.is_dir()}
-        gone = [
-            row.id
-            for path, row in index.items()
-            if path not in self._plan.seen
-            and row.id not in self._moved
-            and (path in files or any(lo <= path < hi for lo, hi in ranges))
-        ]
+        shelter = {u.path: u for u in unavailable}
+        gone, kept = [], 0
+        sheltering: set[str] = set()
+        for path, row in index.items():
+            if path in self._plan.seen or row.id in self._moved:
+                continue
+            if path not in files and not any(_under(path, d) for d in dirs):
+                continue
+            cover = next((u for u in shelter if path == u or _under(path, u)), None)
+            if cover is None:
+                gone.append(row.id)
+            else:
+                kept += 1
+                sheltering.add(cover)
         if gone:
             self.cache.remove_photos(gone)
         self.stats.photos_removed = len(gone)
+        self.stats.photos_unavailable = kept
+        # An empty folder is only news when it hides photos the index knows.
+        self.stats.unavailable = [
+            u for u in unavailable if u.path in sheltering or not u.error.startswith("empty")
+        ]
 
     def _report(self) -> None:
         if self.progress is not None:
@@ -334,3 +358,7 @@ class Indexer:
             self.progress(
                 ScanProgress(self._done, total, self.stats.faces_new, self.stats.photos_failed)
             )
+
+
+def _under(path: str, folder: str) -> bool:
+    return path.startswith(folder.rstrip(os.sep) + os.sep)

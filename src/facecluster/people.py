@@ -1,30 +1,26 @@
 """Stable person ids and names across re-grouping, and the user's corrections.
 
-Grouping is re-run from scratch whenever the user likes; this module maps the new clusters
-onto the persons of the previous run, so ids, names and corrections survive:
-
-* each new cluster goes to the previous person most of its faces belonged to;
-* when several clusters point at one person, a person the user has touched (named, merged,
-  split, corrected) takes them all (merged people stay merged); an untouched person keeps
-  only the cluster with the largest overlap and the others become new persons;
-* a face the user moved to a person stays there whatever the clustering says;
-* a face removed from a person never comes back to it (it becomes unknown instead);
-* persons left without faces disappear unless they have a name.
-
-Person ids are never reused (SQLite AUTOINCREMENT).
+Grouping is re-run from scratch whenever the user likes; :mod:`facecluster.regroup` maps
+the new clusters onto the persons of the previous run so that ids, names and corrections
+survive (named persons keep their faces and are never merged), and every change first
+stores the state before it as a generation (:mod:`facecluster.generations`), so that
+``people undo`` can go back. Person ids are never reused (SQLite AUTOINCREMENT).
 """
 
 from __future__ import annotations
 
+import sqlite3
 import time
-from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from . import generations, regroup
 from .cache import FaceCache
 from .errors import FaceclusterError
+from .generations import Generation
+from .pathcodec import from_db
 
 
 class PersonError(FaceclusterError):
@@ -81,9 +77,17 @@ class People:
         )
         return [r[0] for r in rows]
 
+    def faces_with_photos(self, person_id: int) -> list[tuple[int, str]]:
+        """(face id, photo path) of a person's faces, by path."""
+        rows = self.db.execute(
+            "SELECT f.id, ph.path FROM assignments a JOIN faces f ON f.id = a.face_id "
+            "JOIN photos ph ON ph.id = f.photo_id WHERE a.person_id = ? ORDER BY ph.path, f.id",
+            (person_id,),
+        ).fetchall()
+        return [(r[0], from_db(r[1])) for r in rows]
+
     # -- regrouping -----------------------------------------------------------------------
-    def regroup(self, face_ids: np.ndarray, labels: np.ndarray) -> dict[int, int]:
-        """Store a new clustering (labels -1 = unknown) as persons; returns face -> person."""
+    def _state(self) -> tuple[regroup.Prev, set[int], set[tuple[int, int]]]:
         prev = {
             r[0]: (r[1], bool(r[2]))
             for r in self.db.execute(
@@ -91,7 +95,7 @@ class People:
                 (self.encoder_id,),
             )
         }
-        touched = {
+        kept = {
             r[0]
             for r in self.db.execute(
                 "SELECT id FROM persons WHERE encoder_id = ? "
@@ -100,39 +104,38 @@ class People:
             )
         }
         rejected = set(self.db.execute("SELECT face_id, person_id FROM rejections").fetchall())
+        return prev, kept, rejected
 
-        members: dict[int, list[int]] = defaultdict(list)
-        for fid, lab in zip(face_ids.tolist(), labels.tolist(), strict=True):
-            if lab >= 0:
-                members[lab].append(fid)
-        votes = []
-        for lab, fids in members.items():
-            counts = Counter(prev[f][0] for f in fids if f in prev)
-            if counts:
-                pid, n = counts.most_common(1)[0]
-                votes.append((n, -lab, lab, pid))
-        owner: dict[int, int] = {}
-        taken: set[int] = set()
-        for _, _, lab, pid in sorted(votes, reverse=True):
-            if pid not in taken or pid in touched:
-                owner[lab] = pid
-                taken.add(pid)
+    def plan_regroup(
+        self, face_ids: np.ndarray, labels: np.ndarray, vectors: np.ndarray | None = None
+    ) -> tuple[dict[int, int], regroup.Changes]:
+        """What :meth:`regroup` would store (new persons as negative placeholders), and
+        how that changes the persons. Writes nothing."""
+        prev, kept, rejected = self._state()
+        result = regroup.plan(face_ids, labels, vectors, prev, kept, rejected)
+        return result, regroup.changes(prev, result, kept)
 
+    def regroup(
+        self,
+        face_ids: np.ndarray,
+        labels: np.ndarray,
+        vectors: np.ndarray | None = None,
+        action: str = "group",
+    ) -> dict[int, int]:
+        """Store a new clustering (labels -1 = unknown) as persons; returns face -> person."""
         with self.cache.transaction() as db:
+            planned, _ = self.plan_regroup(face_ids, labels, vectors)
+            generations.snapshot(db, self.encoder_id, action)
             now = time.time()
-            for lab in sorted(set(members) - set(owner)):
+            created: dict[int, int] = {}
+            for placeholder in sorted({p for p in planned.values() if p < 0}, reverse=True):
                 cur = db.execute(
                     "INSERT INTO persons (encoder_id, name, confirmed, created) "
                     "VALUES (?, NULL, 0, ?)",
                     (self.encoder_id, now),
                 )
-                owner[lab] = int(cur.lastrowid or 0)
-            result: dict[int, int] = {}
-            for fid, lab in zip(face_ids.tolist(), labels.tolist(), strict=True):
-                if fid in prev and prev[fid][1]:
-                    result[fid] = prev[fid][0]  # the user put it there
-                elif lab >= 0 and (fid, owner[lab]) not in rejected:
-                    result[fid] = owner[lab]
+                created[placeholder] = int(cur.lastrowid or 0)
+            result = {f: created.get(p, p) for f, p in planned.items()}
             db.execute(
                 "DELETE FROM assignments WHERE encoder_id = ? AND manual = 0", (self.encoder_id,)
             )
@@ -148,6 +151,18 @@ class People:
             )
         return result
 
+    # -- history --------------------------------------------------------------------------
+    def history(self) -> list[Generation]:
+        return generations.history(self.db, self.encoder_id)
+
+    def undo(self) -> Generation:
+        """Go back to the state before the last saved grouping or correction."""
+        with self.cache.transaction() as db:
+            gen = generations.restore_latest(db, self.encoder_id)
+        if gen is None:
+            raise PersonError("nothing to undo: no earlier grouping or correction is stored")
+        return gen
+
     # -- corrections ----------------------------------------------------------------------
     def rename(self, person_id: int, name: str) -> Person:
         self.get(person_id)
@@ -155,6 +170,7 @@ class People:
         if not clean:
             raise PersonError("a name cannot be empty")
         with self.cache.transaction() as db:
+            generations.snapshot(db, self.encoder_id, f"name {person_id} {clean}")
             db.execute(
                 "UPDATE persons SET name = ?, confirmed = 1 WHERE id = ?", (clean, person_id)
             )
@@ -167,6 +183,8 @@ class People:
             raise PersonError("merge needs at least two different persons")
         name = target.name or next((s.name for s in sources if s.name), None)
         with self.cache.transaction() as db:
+            ids = " ".join(str(s.id) for s in sources)
+            generations.snapshot(db, self.encoder_id, f"merge {into} {ids}")
             for s in sources:
                 db.execute(
                     "UPDATE OR REPLACE assignments SET person_id = ? WHERE person_id = ?",
@@ -202,6 +220,7 @@ class People:
         """Take faces away from their person for good; they become unknown."""
         owners = self._check_faces(face_ids)
         with self.cache.transaction() as db:
+            generations.snapshot(db, self.encoder_id, f"remove-face {_ids(face_ids)}")
             for fid, pid in owners.items():
                 if pid is None:
                     continue
@@ -218,19 +237,24 @@ class People:
         self.get(person_id)
         owners = self._check_faces(face_ids)
         with self.cache.transaction() as db:
-            for fid, pid in owners.items():
-                if pid is not None and pid != person_id:
-                    db.execute("INSERT OR IGNORE INTO rejections VALUES (?, ?)", (fid, pid))
-                db.execute(
-                    "DELETE FROM rejections WHERE face_id = ? AND person_id = ?", (fid, person_id)
-                )
-                db.execute(
-                    "INSERT OR REPLACE INTO assignments (face_id, encoder_id, person_id, manual) "
-                    "VALUES (?, ?, ?, 1)",
-                    (fid, self.encoder_id, person_id),
-                )
-            db.execute("UPDATE persons SET confirmed = 1 WHERE id = ?", (person_id,))
+            action = f"move-face {person_id} {_ids(face_ids)}"
+            generations.snapshot(db, self.encoder_id, action)
+            self._place(db, owners, person_id)
         return self.get(person_id)
+
+    def _place(self, db: sqlite3.Connection, owners: dict[int, int | None], person_id: int) -> None:
+        for fid, pid in owners.items():
+            if pid is not None and pid != person_id:
+                db.execute("INSERT OR IGNORE INTO rejections VALUES (?, ?)", (fid, pid))
+            db.execute(
+                "DELETE FROM rejections WHERE face_id = ? AND person_id = ?", (fid, person_id)
+            )
+            db.execute(
+                "INSERT OR REPLACE INTO assignments (face_id, encoder_id, person_id, manual) "
+                "VALUES (?, ?, ?, 1)",
+                (fid, self.encoder_id, person_id),
+            )
+        db.execute("UPDATE persons SET confirmed = 1 WHERE id = ?", (person_id,))
 
     def split(self, person_id: int, face_ids: Sequence[int], name: str | None = None) -> Person:
         """Move some faces of a person to a new person."""
@@ -240,10 +264,15 @@ class People:
         if stray:
             raise PersonError(f"face {stray[0]} does not belong to person {person_id}")
         with self.cache.transaction() as db:
+            generations.snapshot(db, self.encoder_id, f"split {person_id} {_ids(face_ids)}")
             cur = db.execute(
                 "INSERT INTO persons (encoder_id, name, confirmed, created) VALUES (?, ?, 1, ?)",
                 (self.encoder_id, name, time.time()),
             )
             new_id = int(cur.lastrowid or 0)
-        self.move_faces(face_ids, new_id)
+            self._place(db, owners, new_id)
         return self.get(new_id)
+
+
+def _ids(face_ids: Sequence[int]) -> str:
+    return " ".join(str(f) for f in face_ids)

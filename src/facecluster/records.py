@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .pathcodec import shown
+
 
 @dataclass(frozen=True)
 class FileEntry:
@@ -72,6 +74,7 @@ class ScanStats:
     photos_unchanged: int = 0
     photos_moved: int = 0
     photos_removed: int = 0
+    photos_unavailable: int = 0  # indexed photos under folders that could not be read: kept
     photos_failed: int = 0
     photos_reembedded: int = 0
     faces: int = 0  # faces in the index for the scanned trees, after the scan
@@ -82,6 +85,8 @@ class ScanStats:
     device: str = ""
     seconds: float = 0.0
     failures: list[Failure] = field(default_factory=list)
+    # Folders and files that could not be read (or empty folders hiding indexed photos).
+    unavailable: list[Failure] = field(default_factory=list)
     # Seconds per pipeline stage (see ``Indexer``); worker-thread stages overlap the others.
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -93,6 +98,7 @@ class ScanStats:
             "photos_unchanged": self.photos_unchanged,
             "photos_moved": self.photos_moved,
             "photos_removed": self.photos_removed,
+            "photos_unavailable": self.photos_unavailable,
             "photos_failed": self.photos_failed,
             "photos_reembedded": self.photos_reembedded,
             "faces": self.faces,
@@ -102,7 +108,8 @@ class ScanStats:
             "model": self.model,
             "device": self.device,
             "seconds": round(self.seconds, 3),
-            "failures": [{"path": f.path, "error": f.error} for f in self.failures],
+            "failures": [{"path": shown(f.path), "error": f.error} for f in self.failures],
+            "unavailable": [{"path": shown(u.path), "error": u.error} for u in self.unavailable],
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
         }
 

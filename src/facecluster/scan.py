@@ -10,7 +10,7 @@ from pathlib import Path
 from .cache import STATUS_FAILED, PhotoRow
 from .errors import FaceclusterError
 from .imageio import IMAGE_EXTENSIONS, NON_IMAGE_EXTENSIONS, looks_like_image
-from .records import FileEntry
+from .records import Failure, FileEntry
 
 # Folders that hold thumbnails or trash, never originals (Synology, QNAP, Windows, macOS).
 SKIP_DIRS = frozenset(
@@ -29,13 +29,20 @@ def _is_candidate(path: Path) -> bool:
     return looks_like_image(path)
 
 
-def walk(roots: Iterable[Path], follow_symlinks: bool = False) -> Iterator[FileEntry]:
+def walk(
+    roots: Iterable[Path],
+    follow_symlinks: bool = False,
+    unavailable: list[Failure] | None = None,
+) -> Iterator[FileEntry]:
     """Yield the image files under ``roots`` (files may be given directly).
 
     Hidden files and folders are skipped, and so are thumbnail/trash folders and folders
     written by ``group --out``. Symbolic links are not followed unless asked; when they
-    are, each real folder is visited once.
+    are, each real folder is visited once. Folders and files that cannot be read, and
+    folders that are completely empty (a disk that is not mounted looks like that), are
+    added to ``unavailable``: what the index holds under them must not be taken as deleted.
     """
+    missing = unavailable if unavailable is not None else []
     for root in roots:
         if not root.exists():
             raise FaceclusterError(f"no such file or directory: {root}")
@@ -54,8 +61,12 @@ def walk(roots: Iterable[Path], follow_symlinks: bool = False) -> Iterator[FileE
                 seen.add((st.st_dev, st.st_ino))
                 with os.scandir(folder) as it:
                     entries = sorted(it, key=lambda e: e.name)
-            except OSError:
-                continue  # unreadable folder: nothing we can list
+            except OSError as exc:
+                missing.append(Failure(str(folder), f"cannot read: {exc.strerror or exc}"))
+                continue
+            if not entries:
+                missing.append(Failure(str(folder), "empty folder (a disk not mounted?)"))
+                continue
             if any(e.name == OUTPUT_MARKER for e in entries):
                 continue
             subdirs = []
@@ -75,8 +86,8 @@ def walk(roots: Iterable[Path], follow_symlinks: bool = False) -> Iterator[FileE
                     if _is_candidate(path):
                         st = e.stat()
                         yield FileEntry(path, st.st_size, st.st_mtime_ns)
-                except OSError:
-                    continue
+                except OSError as exc:
+                    missing.append(Failure(e.path, f"cannot read: {exc.strerror or exc}"))
             stack.extend(reversed(subdirs))
 
 

@@ -206,7 +206,8 @@ def render_summary(stats: ScanStats, max_failures: int = 20) -> None:
     from rich.table import Table
 
     table = Table(
-        title=f"scan: {safe(stats.model)} on {stats.device}, {stats.seconds:.1f} s",
+        title=f"scan: {safe(stats.model)}{f' on {stats.device}' if stats.device else ''}, "
+        f"{stats.seconds:.1f} s",
         show_header=False,
     )
     table.add_column(justify="left")
@@ -218,6 +219,7 @@ def render_summary(stats: ScanStats, max_failures: int = 20) -> None:
         ("unchanged", stats.photos_unchanged),
         ("moved or renamed", stats.photos_moved),
         ("removed", stats.photos_removed),
+        ("kept (folder unavailable)", stats.photos_unavailable),
         ("re-embedded for this model", stats.photos_reembedded),
         ("failed", stats.photos_failed),
         ("without a face", stats.no_face),
@@ -228,8 +230,16 @@ def render_summary(stats: ScanStats, max_failures: int = 20) -> None:
         if value or label in ("photos found", "faces in the index", "failed"):
             table.add_row(label, str(value))
     Console().print(table)
+    err = _console()
+    for u in stats.unavailable[:max_failures]:
+        err.print(f"warning: {safe(u.path)}: {safe(u.error)}", markup=False)
+    if stats.photos_unavailable:
+        err.print(
+            f"warning: {stats.photos_unavailable} indexed photos under these folders were kept, "
+            "not removed; they are checked again at the next scan",
+            markup=False,
+        )
     if stats.failures:
-        err = _console()
         for f in stats.failures[:max_failures]:
             err.print(f"failed: {safe(f.path)}: {safe(f.error)}", markup=False)
         if len(stats.failures) > max_failures:
