@@ -158,7 +158,7 @@ def test_damaged_database_is_reported_never_used(fault, library, db, command):
 
 
 # -- read-only database --------------------------------------------------------------------
-READERS = [["people"], ["people", "show", "1"]]
+READERS = [["people"], ["people", "show", "1"], ["people", "history"]]
 WRITERS = [["group"], ["people", "name", "1", "Colin"]]
 
 
@@ -166,8 +166,9 @@ WRITERS = [["group"], ["people", "name", "1", "Colin"]]
 @pytest.mark.model
 def test_read_only_file_system_readers_work_writers_refused(fault, library, db, mounts):
     fault("database", "the database on a file system mounted read-only",
-          "people, people show and find answer as from a writable copy; group, people name "
-          "and scan refuse in one line naming the read-only mount; the file is unchanged")
+          "people, people show/history, find and group --dry-run answer as from a writable "
+          "copy; group, people name and scan refuse in one line naming the read-only mount; "
+          "the file is unchanged")
     expected = {" ".join(a): runner.invoke(app, [*a, "--db", str(db)]).stdout for a in READERS}
     ro = db.parent / "ro"
     if not mounts.tmpfs(ro, "4m"):
@@ -180,6 +181,8 @@ def test_read_only_file_system_readers_work_writers_refused(fault, library, db, 
         assert r.exit_code == 0 and r.stdout == expected[" ".join(args)], r.output
     r = runner.invoke(app, ["find", str(query(library)), "--db", str(ro / "faces.db")])
     assert r.exit_code == 0 and str(query(library)) in r.stdout.splitlines()[0], r.output
+    r = runner.invoke(app, ["group", "--dry-run", "--db", str(ro / "faces.db")])
+    assert r.exit_code == 0 and "dry run: nothing was saved" in r.stdout, r.output
     for args in [*WRITERS, ["scan", str(library[0])]]:
         r = runner.invoke(app, [*args, "--db", str(ro / "faces.db")])
         one_line_error(r, "is read-only", "mounted read-only")
@@ -190,8 +193,8 @@ def test_read_only_file_system_readers_work_writers_refused(fault, library, db, 
 @pytest.mark.model
 def test_read_only_file_and_folder_readers_work_writers_refused(fault, db):
     fault("database", "the database file (0444) and its folder (0555) not writable",
-          "people and people show answer; group and people name refuse in one line naming "
-          "the file; nothing is written beside it")
+          "people, people show and history answer; group and people name refuse in one line "
+          "naming the file; nothing is written beside it")
     expected = {" ".join(a): runner.invoke(app, [*a, "--db", str(db)]).stdout for a in READERS}
     prefix: tuple[str, ...] = ()
     if os.geteuid() == 0:  # root writes anything: drop that power in a user namespace

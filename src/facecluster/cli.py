@@ -37,7 +37,9 @@ app = typer.Typer(
     help="Turn a photo library into people: detect, align and embed every face (FaceNet), "
     "cache the embeddings, and group them by person.\n\n"
     "Distances are squared L2 between unit-length embeddings, as in the FaceNet paper "
-    "(0 = identical, 4 = opposite).",
+    "(0 = identical, 4 = opposite).\n\n"
+    "Exit codes: 0 ok, 1 a check said no (verify, --strict), 2 an error (one line "
+    "'error: ...'; FACECLUSTER_DEBUG=1 adds the traceback), 130 interrupted.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,

@@ -26,7 +26,8 @@ from .pathcodec import shown
 
 people_app = typer.Typer(
     help="List persons and correct them: name, merge, split, move or remove faces. "
-    "Corrections survive every later 'group'.",
+    "Corrections survive every later 'group'. Listing and 'show' also work on a "
+    "read-only database.",
     no_args_is_help=False,
     invoke_without_command=True,
 )
@@ -121,7 +122,8 @@ def group(
     if siblings merge, raise it if one person is split. hdbscan finds dense groups and
     leaves the rest unknown. Person ids, names and corrections survive re-grouping:
     a named person keeps its faces and is never merged with another. Try settings with
-    --dry-run; 'facecluster people undo' goes back to the grouping before.
+    --dry-run; 'facecluster people undo' goes back to the grouping before. group and a
+    scan never write at the same time: the second to start is refused in one line.
     """
     from .cluster import GroupSettings
     from .encoders import ENCODERS
@@ -214,7 +216,7 @@ def _render_group(s: dict[str, Any]) -> None:
     would = "" if s["saved"] else "would be "
     print(
         f"{s['persons']} persons {would}made from {s['faces']} faces "
-        f"({s['faces_assigned']} assigned, {s['unknown']} unknown); {s['model']}, {detail}; "
+        f"({s['faces_assigned']} assigned, {s['unknown']} unknown); {safe(s['model'])}, {detail}; "
         f"{s['seconds']:.1f} s"
     )
     for line in _change_lines(s["changes"], s["saved"]):
