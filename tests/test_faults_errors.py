@@ -134,22 +134,34 @@ def limit_pages(monkeypatch, extra: int) -> None:
 
 
 # -- damaged database ----------------------------------------------------------------------
-def damage(path: Path) -> None:
-    """20 KB of random bytes written into the middle of the file."""
+def damage(path: Path, where: str) -> None:
+    """Random bytes over 20 KB in the middle of the file, or over the one page of a table
+    or index (``where``) that the command would not read."""
     blob = bytearray(path.read_bytes())
-    at = max(4096, len(blob) // 2 - 10240)
-    blob[at : at + 20480] = random.Random(7).randbytes(20480)
+    at, size = max(4096, len(blob) // 2 - 10240), 20480
+    if where != "middle":
+        with sqlite3.connect(path) as con:
+            (root,) = con.execute("SELECT rootpage FROM sqlite_master WHERE name = ?",
+                                  (where,)).fetchone()
+            (size,) = con.execute("PRAGMA page_size").fetchone()
+        con.close()
+        at = (root - 1) * size
+    blob[at : at + size] = random.Random(7).randbytes(size)
     path.write_bytes(bytes(blob))
 
 
 @pytest.mark.fault
 @pytest.mark.parametrize("command", ["scan", "group", "people", "people show", "find"])
+@pytest.mark.parametrize("where", ["middle", "unread page"])
 @pytest.mark.model
-def test_damaged_database_is_reported_never_used(fault, library, db, command):
-    fault("database", f"20 KB of random bytes in the middle of the database, then `{command}`",
+def test_damaged_database_is_reported_never_used(fault, library, db, command, where):
+    unread = "embeddings" if command.startswith("people") else "photos_digest"
+    what = ("20 KB of random bytes in the middle of the database" if where == "middle" else
+            f"random bytes over the page of `{unread}`, which `{command}` does not read")
+    fault("database", f"{what}, then `{command}`",
           "one line: damaged, how to salvage, that a new database loses the names; exit 2; "
           "find prints no answer")
-    damage(db)
+    damage(db, "middle" if where == "middle" else unread)
     args = {"scan": ["scan", str(library[0])], "find": ["find", str(query(library))],
             "people show": ["people", "show", "1"]}.get(command, command.split())
     r = runner.invoke(app, [*args, "--db", str(db)])
