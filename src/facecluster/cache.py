@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import dbfile
 from .cache_writes import AddEmbeddings, CopyPhoto, MovePhoto, Op, PhotoWrite, apply_op, bury_photos
 from .errors import CacheError, CacheLocked, EmptyCache
 from .pathcodec import from_db, to_db
@@ -147,22 +148,57 @@ def path_range(root: str) -> tuple[str, str]:
     return root + os.sep, root + chr(ord(os.sep) + 1)
 
 
+def _landmarks(blob: bytes, path: Path) -> np.ndarray:
+    if len(blob) != 40:
+        raise dbfile.damaged(path, f"a face's landmarks are {len(blob)} bytes, not 40")
+    return np.frombuffer(blob, dtype=np.float32).reshape(5, 2).copy()
+
+
 class FaceCache:
-    def __init__(self, path: Path, *, create: bool = True) -> None:
+    """``write=False``: the command only reads, so a database it may not write is opened
+    read-only (``self.readonly``) instead of refused. ``check``: run ``PRAGMA
+    quick_check`` on open (None: only when the file is small, see dbfile.py)."""
+
+    def __init__(
+        self, path: Path, *, create: bool = True, write: bool = True, check: bool | None = None
+    ) -> None:
         self.path = Path(path)
+        self._lock_fd: int | None = None
         if not create and not self.path.is_file():
             raise EmptyCache(f"no face database at {self.path}: run 'facecluster scan PATH' first")
+        existed = self.path.exists()
+        companions = [Path(f"{self.path}{s}") for s in ("-wal", "-shm")]
+        ours = [p for p in companions if not p.exists()]  # what a failed creation removes
         if create:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise dbfile.os_error(exc) from None
+        self.db, self.readonly = dbfile.connect(self.path, write=write)
         try:
-            self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            self._open(existed, check)
+        except BaseException as exc:
+            self.db.close()
+            if not existed:  # a failed creation leaves nothing behind
+                for leftover in (self.path, *ours):
+                    leftover.unlink(missing_ok=True)
+            if isinstance(exc, sqlite3.Error):
+                raise dbfile.explain(exc, self.path) from None
+            raise
+        dbfile.opened(self.path)
+
+    def _open(self, existed: bool, check: bool | None) -> None:
+        if not self.readonly:
             self.db.execute("PRAGMA foreign_keys = ON")
             self.db.execute("PRAGMA journal_mode = WAL")
             self.db.execute("PRAGMA synchronous = NORMAL")
+        if existed:
+            dbfile.check(self.db, self.path, check)
+            dbfile.check_ours(self.db, self.path)
+        if self.readonly:
+            dbfile.check_schema(self.db, self.path, SCHEMA_VERSION)
+        else:
             self._migrate()
-        except sqlite3.DatabaseError as exc:
-            raise CacheError(f"{self.path} is not a facecluster database ({exc})") from None
-        self._lock_fd: int | None = None
 
     def close(self) -> None:
         self.unlock()
@@ -190,42 +226,63 @@ class FaceCache:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One atomic unit of writes; nested inside another it is a savepoint of it."""
+        """One atomic unit of writes; nested inside another it is a savepoint of it.
+        SQLite's errors (disk full, busy, damaged) come out of the outermost one as
+        CacheErrors (dbfile.explain), after the rollback."""
         if self.db.in_transaction:
             self.db.execute("SAVEPOINT nested")
             try:
                 yield self.db
             except BaseException:
-                self.db.execute("ROLLBACK TO nested")
-                self.db.execute("RELEASE nested")
+                if self.db.in_transaction:  # SQLite rolls back by itself after some errors
+                    self.db.execute("ROLLBACK TO nested")
+                    self.db.execute("RELEASE nested")
                 raise
             else:
                 self.db.execute("RELEASE nested")
             return
-        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise dbfile.explain(exc, self.path) from exc
         try:
             yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        else:
             self.db.execute("COMMIT")
+        except BaseException as exc:
+            if self.db.in_transaction:  # SQLite rolls back by itself after some errors
+                try:
+                    self.db.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+            if isinstance(exc, sqlite3.Error):
+                raise dbfile.explain(exc, self.path) from exc
+            raise
 
-    # -- locking: one writer (scan) at a time ---------------------------------------------
-    def lock(self) -> None:
-        """Take the writer lock (idempotent). Raises CacheLocked when another scan has it."""
+    # -- locking: one writer (scan, group) at a time ---------------------------------------
+    def lock(self, command: str = "scan") -> None:
+        """Take the writer lock (idempotent). Raises CacheLocked when another command
+        (``command`` names this one in the lock file) has it."""
         if self._lock_fd is not None:
             return
-        fd = os.open(str(self.path) + ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(str(self.path) + ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise dbfile.os_error(exc) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
+            holder = os.pread(fd, 200, 0).decode(errors="replace").split()  # "PID COMMAND"
             os.close(fd)
+            pid = f" (pid {holder[0]})" if holder else ""
             raise CacheLocked(
-                f"another facecluster scan is using {self.path}; wait for it to finish"
+                f"{self.path} is busy: another facecluster {' '.join(holder[1:2]) or 'scan'}"
+                f"{pid} is writing to it; run this command when it has finished"
             ) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()} {command}".encode())
+        except OSError:
+            pass  # the lock holds without the note (e.g. a full disk)
         self._lock_fd = fd
 
     def unlock(self) -> None:
@@ -296,7 +353,7 @@ class FaceCache:
         )
         for r in rows:
             box = np.array(r[3:7], dtype=np.float32)
-            lm = np.frombuffer(r[8], dtype=np.float32).reshape(5, 2).copy()
+            lm = _landmarks(r[8], self.path)
             yield StoredFace(r[0], r[1], from_db(r[2]), Face(box=box, landmarks=lm, prob=r[7]))
 
     def count_faces(self, encoder_id: int, roots: Sequence[str] = ()) -> int:
@@ -338,13 +395,22 @@ class FaceCache:
         faces, blobs = [], []
         for r in self.db.execute(sql + " ORDER BY f.id", args):
             box = np.array(r[3:7], dtype=np.float32)
-            lm = np.frombuffer(r[8], dtype=np.float32).reshape(5, 2).copy()
+            lm = _landmarks(r[8], self.path)
             face = Face(box=box, landmarks=lm, prob=r[7])
             faces.append(StoredFace(r[0], r[1], from_db(r[2]), face))
             blobs.append(r[9])
-        dim = self.db.execute("SELECT dim FROM encoders WHERE id = ?", (encoder_id,)).fetchone()
-        vecs = np.frombuffer(b"".join(blobs), dtype=np.float32)
-        return faces, vecs.reshape(len(faces), int(dim[0]) if dim else 0)
+        return faces, self._matrix(b"".join(blobs), len(faces), encoder_id)
+
+    def _matrix(self, blob: bytes, n: int, encoder_id: int) -> np.ndarray:
+        """``n`` vectors of one encoder as an (n, dim) array; CacheDamaged when the stored
+        bytes do not fit the encoder's recorded dimension."""
+        row = self.db.execute("SELECT dim FROM encoders WHERE id = ?", (encoder_id,)).fetchone()
+        dim = int(row[0]) if row else 0
+        if len(blob) != n * max(dim, 0) * 4 or (n and dim <= 0):
+            raise dbfile.damaged(
+                self.path, f"{n} vectors of encoder {encoder_id} do not fit its dim {dim}"
+            )
+        return np.frombuffer(blob, dtype=np.float32).reshape(n, dim)
 
     def photo_sizes(self, photo_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
         """(width, height) of the upright original of each photo."""
@@ -366,8 +432,7 @@ class FaceCache:
             (encoder_id,),
         ).fetchall()
         ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-        vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
-        return ids, vecs.reshape(len(rows), int(dim[0]))
+        return ids, self._matrix(b"".join(r[1] for r in rows), len(rows), encoder_id)
 
     # -- writes ---------------------------------------------------------------------------
     def apply(self, ops: Sequence[Op], encoder_id: int) -> None:

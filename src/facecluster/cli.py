@@ -10,17 +10,37 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from . import __version__, config
+from .display import safe
 from .encoders import AUTO, ENCODERS
-from .errors import EXIT_FAILED, EXIT_INTERRUPTED, FaceclusterError
+from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, FaceclusterError
+
+
+class _Guarded(TyperGroup):
+    """The last net: whatever a command let through (a SQLite error, an OSError, a bug)
+    ends as one "error: ..." line and exit 2, never a traceback. FACECLUSTER_DEBUG=1
+    prints the traceback first."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, typer.TyperException, SystemExit):
+            raise
+        except BaseException as exc:
+            raise _unexpected(exc) from None
+
 
 app = typer.Typer(
+    cls=_Guarded,
     name="facecluster",
     help="Turn a photo library into people: detect, align and embed every face (FaceNet), "
     "cache the embeddings, and group them by person.\n\n"
     "Distances are squared L2 between unit-length embeddings, as in the FaceNet paper "
-    "(0 = identical, 4 = opposite).",
+    "(0 = identical, 4 = opposite).\n\n"
+    "Exit codes: 0 ok, 1 a check said no (verify, --strict), 2 an error (one line "
+    "'error: ...'; FACECLUSTER_DEBUG=1 adds the traceback), 130 interrupted.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -66,8 +86,42 @@ def _stderr() -> Any:
 
 
 def _fail(err: FaceclusterError) -> typer.Exit:
-    print(f"error: {err}", file=sys.stderr)
+    print(f"error: {safe(err)}", file=sys.stderr)
     return typer.Exit(err.exit_code)
+
+
+def _unexpected(exc: BaseException) -> typer.Exit:
+    """The one line for an error no command handled (see _Guarded)."""
+    import errno
+    import sqlite3
+
+    from .dbfile import disk_full, explain, last_opened
+
+    if config.debug():
+        import traceback
+
+        traceback.print_exception(exc)
+    if isinstance(exc, KeyboardInterrupt):
+        print("interrupted", file=sys.stderr)
+        return typer.Exit(EXIT_INTERRUPTED)
+    if isinstance(exc, FaceclusterError):
+        return _fail(exc)
+    if isinstance(exc, sqlite3.Error):
+        return _fail(explain(exc, last_opened()))
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return _fail(disk_full(exc.filename or last_opened() or "."))
+    if isinstance(exc, OSError):
+        target = f": {exc.filename}" if exc.filename else ""
+        return _fail(FaceclusterError(f"{exc.strerror or exc}{target}"))
+    if isinstance(exc, MemoryError):
+        return _fail(FaceclusterError("out of memory; try a smaller --batch-size or fewer faces"))
+    first = str(exc).splitlines()[0][:200] if str(exc) else ""
+    print(
+        f"error: internal error: {type(exc).__name__}: {safe(first)} (a bug in facecluster; "
+        "FACECLUSTER_DEBUG=1 shows where, please report it)",
+        file=sys.stderr,
+    )
+    return typer.Exit(EXIT_USAGE)
 
 
 def _interrupted() -> typer.Exit:
@@ -202,19 +256,20 @@ def models(
         return
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(title="Encoders (threshold: squared L2 between unit embeddings)")
     for col in ("model", "dim", "threshold", "available", "weights / notes"):
         table.add_column(col)
     for r in rows:
         mark = "yes" if r["available"] else "no"
-        name = f"{r['name']} (auto)" if r["auto"] else str(r["name"])
+        name = f"{safe(r['name'])} (auto)" if r["auto"] else safe(r["name"])
         table.add_row(
-            name,
+            Text(name),
             str(r["dim"]),
             f"{r['default_threshold']:g}",
             mark,
-            f"{r['weights']}\n{r['description']}",
+            Text(f"{safe(r['weights'])}\n{safe(r['description'])}"),
         )
     Console().print(table)
 

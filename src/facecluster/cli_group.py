@@ -21,32 +21,43 @@ from .cli import (
 )
 from .cli_search import ThresholdOption
 from .cluster import DEFAULT_METHOD, LINKAGES, METHODS
+from .display import safe
 from .errors import EmptyCache, FaceclusterError
-from .pathcodec import shown as safe
+from .pathcodec import shown
 from .registry import or_list
 from .writers import LAYOUTS, WRITERS
 
 people_app = typer.Typer(
     help="List persons and correct them: name, merge, split, move or remove faces. "
-    "Corrections survive every later 'group'.",
+    "Corrections survive every later 'group'. Listing and 'show' also work on a "
+    "read-only database.",
     no_args_is_help=False,
     invoke_without_command=True,
 )
 app.add_typer(people_app, name="people")
 
 
-def _open(db: Path | None, model: str, weights: Path | None) -> tuple[Any, int, str]:
-    """The cache, the encoder id and name whose faces and persons to use."""
+def _open(
+    db: Path | None, model: str, weights: Path | None, *, write: bool, check: bool | None = None
+) -> tuple[Any, int, str]:
+    """The cache, the encoder id and name whose faces and persons to use. ``write``: the
+    command changes the database (a read-only one is refused; otherwise opened read-only)."""
     from .cache import FaceCache
     from .encoders import encoder_identity, encoder_spec
 
     spec = encoder_spec(model, weights)
     name = spec.name
-    cache = FaceCache(db or config.default_db_path(), create=False)
-    enc_id = cache.encoder_id(encoder_identity(spec, weights), register=False)
+    cache = FaceCache(db or config.default_db_path(), create=False, write=write, check=check)
+    try:
+        enc_id = cache.encoder_id(encoder_identity(spec, weights), register=False)
+    except BaseException:
+        cache.close()
+        raise
     if enc_id is None:
         cache.close()
-        raise EmptyCache(f"the database has no {name} faces: run 'facecluster scan PATH' first")
+        raise EmptyCache(
+            f"the database has no {safe(name)} faces: run 'facecluster scan PATH' first"
+        )
     return cache, enc_id, name
 
 
@@ -126,7 +137,8 @@ def group(
     if siblings merge, raise it if one person is split. hdbscan finds dense groups and
     leaves the rest unknown. Person ids, names and corrections survive re-grouping:
     a named person keeps its faces and is never merged with another. Try settings with
-    --dry-run; 'facecluster people undo' goes back to the grouping before.
+    --dry-run; 'facecluster people undo' goes back to the grouping before. group and a
+    scan never write at the same time: the second to start is refused in one line.
     """
     from .cluster import GroupSettings
     from .encoders import encoder_spec
@@ -149,23 +161,27 @@ def group(
             )
         protect = database_files(db or config.default_db_path())
         check_output_targets(targets, protect)
-        cache, enc_id, name = _open(db, model, weights)
+        cache, enc_id, name = _open(db, model, weights, write=not dry_run, check=True)
         calibrated = encoder_spec(model, weights).default_threshold
         t = threshold if threshold is not None else calibrated
         uses_threshold = "threshold" in METHODS.get(method).uses
         warning = threshold_warning(name, t, calibrated) if uses_threshold else None
         with cache:
+            if not dry_run:
+                # A scan replaces faces under group's feet (a rescan deletes and re-inserts
+                # them): hold the writer lock, so one waits for the other with a clear line.
+                cache.lock("group")
             settings = GroupSettings(method, t, linkage, min_cluster_size, min_samples)
             result = group_faces(
                 cache, enc_id, name, settings, dry_run=dry_run, action=_action(settings)
             )
         if warning:
             result.warnings.append(warning)
-            print(f"warning: {warning}", file=sys.stderr)
+            print(f"warning: {safe(warning)}", file=sys.stderr)
         outputs, found = write_outputs(result.grouping, targets, WriteOptions(layout, protect))
         kept = found or []
         if found is not None:
-            outputs["kept"] = [safe(p) for p in kept]
+            outputs["kept"] = [shown(p) for p in kept]  # JSON: the path, not UTF-8 as \xNN
     except FaceclusterError as err:
         raise _fail(err) from None
     if kept and not quiet:
@@ -202,7 +218,7 @@ def _render_group(s: dict[str, Any]) -> None:
     would = "" if s["saved"] else "would be "
     print(
         f"{s['persons']} persons {would}made from {s['faces']} faces "
-        f"({s['faces_assigned']} assigned, {s['unknown']} unknown); {s['model']}, {detail}; "
+        f"({s['faces_assigned']} assigned, {s['unknown']} unknown); {safe(s['model'])}, {detail}; "
         f"{s['seconds']:.1f} s"
     )
     for line in _change_lines(s["changes"], s["saved"]):
@@ -211,7 +227,7 @@ def _render_group(s: dict[str, Any]) -> None:
         print("dry run: nothing was saved")
     for key in (w.key for w in WRITERS):
         if key in s:
-            print(f"{key}: {s[key]}")
+            print(f"{key}: {safe(s[key])}")
 
 
 def _who(p: dict[str, Any]) -> str:
@@ -265,7 +281,7 @@ def people_list(
     from .people import People
 
     try:
-        cache, enc_id, _ = _open(db, model, weights)
+        cache, enc_id, _ = _open(db, model, weights, write=False)
         with cache:
             persons = People(cache, enc_id).persons()
     except FaceclusterError as err:
@@ -278,17 +294,19 @@ def people_list(
     if not persons:
         print("no persons yet: run 'facecluster group'", file=sys.stderr)
     for p in persons:
-        print(f"{p.id:6d}  {p.label:30s}  {p.faces:5d} faces  {p.photos:5d} photos")
+        print(f"{p.id:6d}  {safe(p.label):30s}  {p.faces:5d} faces  {p.photos:5d} photos")
 
 
-def _people_call(ctx: typer.Context, opts: dict[str, Any], action: Any) -> Any:
+def _people_call(
+    ctx: typer.Context, opts: dict[str, Any], action: Any, *, write: bool = True
+) -> Any:
     from .people import People
 
     o = {k: v for k, v in (ctx.obj or {}).items() if v not in (None, False, "auto")}
     o |= {k: v for k, v in opts.items() if v not in (None, False, "auto")}
     ctx.obj = o
     try:
-        cache, enc_id, _ = _open(o.get("db"), o.get("model", "auto"), o.get("weights"))
+        cache, enc_id, _ = _open(o.get("db"), o.get("model", "auto"), o.get("weights"), write=write)
         with cache:
             return action(People(cache, enc_id))
     except FaceclusterError as err:
@@ -318,7 +336,7 @@ def people_name(
         dict(db=db, model=model, weights=weights, json=as_json),
         lambda pp: pp.rename(person, name),
     )
-    _say(ctx, f"person {p.id} is now {p.name}", {"id": p.id, "name": p.name})
+    _say(ctx, f"person {p.id} is now {safe(p.name)}", {"id": p.id, "name": p.name})
 
 
 @people_app.command("merge")
@@ -339,7 +357,7 @@ def people_merge(
     )
     _say(
         ctx,
-        f"person {p.id} ({p.label}) now has {p.faces} faces",
+        f"person {p.id} ({safe(p.label)}) now has {p.faces} faces",
         {"id": p.id, "name": p.name, "faces": p.faces},
     )
 
@@ -363,7 +381,7 @@ def people_split(
     )
     _say(
         ctx,
-        f"new person {p.id} ({p.label}) with {p.faces} faces",
+        f"new person {p.id} ({safe(p.label)}) with {p.faces} faces",
         {"id": p.id, "name": p.name, "faces": p.faces},
     )
 
@@ -384,7 +402,11 @@ def people_move_face(
         dict(db=db, model=model, weights=weights, json=as_json),
         lambda pp: pp.move_faces(faces, person),
     )
-    _say(ctx, f"person {p.id} ({p.label}) now has {p.faces} faces", {"id": p.id, "faces": p.faces})
+    _say(
+        ctx,
+        f"person {p.id} ({safe(p.label)}) now has {p.faces} faces",
+        {"id": p.id, "faces": p.faces},
+    )
 
 
 @people_app.command("remove-face")
@@ -439,7 +461,10 @@ def people_history(
 ) -> None:
     """The steps 'people undo' can take back, newest first."""
     gens = _people_call(
-        ctx, dict(db=db, model=model, weights=weights, json=as_json), lambda pp: pp.history()
+        ctx,
+        dict(db=db, model=model, weights=weights, json=as_json),
+        lambda pp: pp.history(),
+        write=False,
     )
     if (ctx.obj or {}).get("json"):
         _emit_json(
@@ -475,16 +500,18 @@ def people_show(
     def action(pp: Any) -> tuple[Any, list[tuple[int, str]]]:
         return pp.get(person), pp.faces_with_photos(person)
 
-    p, rows = _people_call(ctx, dict(db=db, model=model, weights=weights, json=as_json), action)
+    p, rows = _people_call(
+        ctx, dict(db=db, model=model, weights=weights, json=as_json), action, write=False
+    )
     if (ctx.obj or {}).get("json"):
         _emit_json(
             {
                 "id": p.id,
                 "name": p.name,
-                "faces": [{"face_id": r[0], "photo": safe(r[1])} for r in rows],
+                "faces": [{"face_id": r[0], "photo": shown(r[1])} for r in rows],
             }
         )
         return
-    print(f"person {p.id} ({p.label}): {p.faces} faces in {p.photos} photos")
+    print(f"person {p.id} ({safe(p.label)}): {p.faces} faces in {p.photos} photos")
     for fid, path in rows:
         print(f"{fid:8d}  {safe(path)}")

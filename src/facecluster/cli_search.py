@@ -22,6 +22,7 @@ from .cli import (
     app,
 )
 from .cluster import DEFAULT_METHOD, LINKAGES, METHODS
+from .display import safe
 from .errors import EXIT_FAILED, FaceclusterError
 from .registry import or_list
 
@@ -113,7 +114,7 @@ def verify(
         )
     elif not quiet:
         verdict = "same person" if same else "different people"
-        print(f"{verdict}: distance {distance:.4f} (threshold {t:g}, {name})")
+        print(f"{verdict}: distance {distance:.4f} (threshold {t:g}, {safe(name)})")
     if not same:
         raise typer.Exit(EXIT_FAILED)
 
@@ -144,7 +145,8 @@ def find(
         spec = encoder_spec(model, weights)
         name = spec.name
         t = threshold if threshold is not None else spec.default_threshold
-        with FaceCache(db or config.default_db_path(), create=False) as cache:
+        path = db or config.default_db_path()
+        with FaceCache(path, create=False, write=False, check=True) as cache:
             enc_id = cache.encoder_id(encoder_identity(spec, weights), register=False)
             if enc_id is None:
                 raise EmptyCache(
@@ -175,10 +177,10 @@ def find(
         )
         return
     if not hits:
-        print(f"no face within {t:g} of the query ({name})", file=sys.stderr)
+        print(f"no face within {t:g} of the query ({safe(name)})", file=sys.stderr)
         return
     for h in hits:
-        print(f"{h.distance:.4f}  {h.photo}")
+        print(f"{h.distance:.4f}  {safe(h.photo)}")
 
 
 @app.command("eval")

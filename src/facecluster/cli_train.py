@@ -21,6 +21,7 @@ from .cli import (
     _stderr,
     app,
 )
+from .display import safe
 from .errors import EXIT_INTERRUPTED, FaceclusterError
 
 
@@ -308,7 +309,9 @@ def render(result: Any) -> None:
     from rich.table import Table
 
     d = result.as_dict()
-    table = Table(title=f"train {d['mode']}: {d['name']} on {d['device']}, {d['seconds']:.1f} s")
+    table = Table(
+        title=f"train {d['mode']}: {safe(d['name'])} on {d['device']}, {d['seconds']:.1f} s"
+    )
     for col in ("epoch", "loss", "active triplets", "val accuracy", "val ROC AUC"):
         table.add_column(col, justify="right")
     for h in d["history"]:
@@ -326,12 +329,12 @@ def render(result: Any) -> None:
         f"faces: {d['train_faces']} training, {d['val_faces']} validation; "
         f"{d['identities']} identities with K+ faces, {d['batches_per_epoch']} batches/epoch",
         f"saved epoch {d['best_epoch']} (* = best validation accuracy; 0 = untrained)",
-        f"model: {d['out']}",
+        f"model: {safe(d['out'])}",
         f"threshold: {d['threshold']:g} ({d['threshold_note']})",
     ]
     if d["faces_projected"]:
         lines.append(f"cached faces projected into the new encoder: {d['faces_projected']}")
     by_name = Path(d["out"]).parent == config.data_dir() / "models"
-    lines.append(f"use it: --model {d['name'] if by_name else d['out']}")
+    lines.append(f"use it: --model {safe(d['name'] if by_name else d['out'])}")
     for line in lines:
         console.print(line, markup=False, highlight=False)

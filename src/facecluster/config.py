@@ -8,6 +8,7 @@ from pathlib import Path
 ENV_DB = "FACECLUSTER_DB"
 ENV_WEIGHTS = "FACECLUSTER_WEIGHTS"
 ENV_OFFLINE = "FACECLUSTER_OFFLINE"  # "1": never try to download model weights
+ENV_DEBUG = "FACECLUSTER_DEBUG"  # "1": print the traceback behind an error line
 
 DEFAULT_BATCH_SIZE = 16
 DEFAULT_MIN_FACE = 20  # pixels, in the photo's own resolution
@@ -52,3 +53,7 @@ def torch_home() -> Path:
 
 def offline() -> bool:
     return os.environ.get(ENV_OFFLINE, "") not in ("", "0", "false", "no")
+
+
+def debug() -> bool:
+    return os.environ.get(ENV_DEBUG, "") not in ("", "0", "false", "no")

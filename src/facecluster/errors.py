@@ -46,7 +46,19 @@ class CacheError(FaceclusterError):
 
 
 class CacheLocked(CacheError):
-    """Another scan holds the database."""
+    """Another facecluster command (a scan, a group) is writing to the database."""
+
+
+class CacheDamaged(CacheError):
+    """The database file is corrupt: SQLite's check or a read found damaged pages."""
+
+
+class CacheReadOnly(CacheError):
+    """A command that writes was pointed at a database it may not write."""
+
+
+class DiskFull(CacheError):
+    """The disk holding the database (or an output) has no space left."""
 
 
 class EncoderMismatch(CacheError):

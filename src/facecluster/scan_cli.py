@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import errno
+import sqlite3
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import config
-from .errors import FaceclusterError
-from .pathcodec import shown
+from .display import safe
+from .errors import DiskFull, FaceclusterError
 from .records import ScanProgress, ScanStats
 
 if TYPE_CHECKING:
@@ -50,14 +52,14 @@ def run_scan(
     console = _console()
     spec = encoder_spec(model, weights)
     name = spec.name
-    with FaceCache(db or config.default_db_path()) as cache:
+    with FaceCache(db or config.default_db_path(), check=True) as cache:
         cache.lock()  # before anything slow: a second scan is refused at once
         identity = encoder_identity(spec, weights)
         if not quiet:
             note = ""
             if model == "auto" and name == "dlib-resnet":
                 note = f" (offline fallback; {missing_message('facenet-vggface2', 'vggface2')})"
-            console.print(f"model: {name}, {spec.dim}-D{note}")
+            console.print(f"model: {safe(name)}, {spec.dim}-D{note}", markup=False)
 
         def load_models() -> tuple[FaceDetector, Any]:
             dev = resolve_device(device)
@@ -74,11 +76,50 @@ def run_scan(
             follow_symlinks=follow_symlinks,
             rescan=rescan,
         )
-        if show_progress and console.is_terminal:
-            with _progress_bar(console) as bar:
-                indexer.progress = bar
-                return indexer.scan(paths)
-        return indexer.scan(paths)
+        saved = _Saved()
+        indexer.progress = saved
+        try:
+            if show_progress and console.is_terminal:
+                with _progress_bar(console) as bar:
+                    saved.then = bar
+                    return indexer.scan(paths)
+            return indexer.scan(paths)
+        except (DiskFull, OSError, sqlite3.Error) as exc:
+            from .dbfile import disk_full, explain
+
+            full = isinstance(exc, DiskFull) or (
+                isinstance(exc, OSError) and exc.errno == errno.ENOSPC
+            )
+            if isinstance(exc, sqlite3.Error):
+                err = explain(exc, cache.path)
+                full = isinstance(err, DiskFull)
+                if not full:
+                    raise err from exc
+            if not full:
+                raise
+            where = getattr(exc, "filename", None) or cache.path
+            raise disk_full(where, saved.note()) from exc
+
+
+class _Saved:
+    """Counts the photos committed so far (the indexer reports after each batch), for the
+    disk-full message; passes the progress on to the bar."""
+
+    def __init__(self) -> None:
+        self.last: ScanProgress | None = None
+        self.then: Any = None
+
+    def __call__(self, p: ScanProgress) -> None:
+        self.last = p
+        if self.then is not None:
+            self.then(p)
+
+    def note(self) -> str:
+        done, total = (self.last.done, self.last.total) if self.last else (0, 0)
+        return (
+            f"; {done} of the {total} photos this scan had to read were saved, and the next "
+            "scan resumes after them"
+        )
 
 
 def scan_labelled(
@@ -172,7 +213,7 @@ def render_summary(stats: ScanStats, max_failures: int = 20) -> None:
     from rich.table import Table
 
     table = Table(
-        title=f"scan: {stats.model}{f' on {stats.device}' if stats.device else ''}, "
+        title=f"scan: {safe(stats.model)}{f' on {stats.device}' if stats.device else ''}, "
         f"{stats.seconds:.1f} s",
         show_header=False,
     )
@@ -198,7 +239,7 @@ def render_summary(stats: ScanStats, max_failures: int = 20) -> None:
     Console().print(table)
     err = _console()
     for u in stats.unavailable[:max_failures]:
-        err.print(f"warning: {shown(u.path)}: {u.error}", markup=False)
+        err.print(f"warning: {safe(u.path)}: {safe(u.error)}", markup=False)
     if stats.photos_unavailable:
         err.print(
             f"warning: {stats.photos_unavailable} indexed photos under these folders were kept, "
@@ -207,7 +248,7 @@ def render_summary(stats: ScanStats, max_failures: int = 20) -> None:
         )
     if stats.failures:
         for f in stats.failures[:max_failures]:
-            err.print(f"failed: {shown(f.path)}: {f.error}", markup=False)
+            err.print(f"failed: {safe(f.path)}: {safe(f.error)}", markup=False)
         if len(stats.failures) > max_failures:
             err.print(f"... and {len(stats.failures) - max_failures} more (--json lists all)")
     if stats.photos_total and stats.seconds > 0:

@@ -21,6 +21,7 @@ models/<base>+<name>.pt``.
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -31,7 +32,7 @@ import numpy as np
 import torch
 
 from .. import config
-from ..errors import ModelUnavailable
+from ..errors import ModelUnavailable, TrainingError
 from ..records import Face
 from .base import Encoder, file_sha256, l2_normalize
 
@@ -109,8 +110,13 @@ def save_model(path: Path, meta: dict[str, Any], state: dict[str, torch.Tensor])
         "state_dict": {k: v.detach().cpu().contiguous() for k, v in state.items()},
     }
     tmp = path.with_name(path.name + ".tmp")
-    torch.save(blob, tmp)
-    os.replace(tmp, path)
+    try:
+        torch.save(blob, tmp)
+        os.replace(tmp, path)
+    except (OSError, RuntimeError) as exc:  # torch reports a full disk as RuntimeError
+        tmp.unlink(missing_ok=True)
+        reason = getattr(exc, "strerror", None) or str(exc).splitlines()[0][:120]
+        raise TrainingError(f"cannot write the model file {path}: {reason}") from None
 
 
 def read_model(path: Path) -> ModelFile:
@@ -135,10 +141,72 @@ def _read_model(path: Path, resolved: str, mtime_ns: int, size: int) -> ModelFil
         raise ModelUnavailable(f"cannot load model file {path}: {first}") from None
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:
         raise ModelUnavailable(f"{path} is not a facecluster model file (facecluster train)")
-    if int(blob.get("version", 0)) > VERSION:
+    version = blob.get("version", 0)
+    if isinstance(version, int) and not isinstance(version, bool) and version > VERSION:
         raise ModelUnavailable(f"{path} was written by a newer facecluster; upgrade")
-    meta = json.loads(blob["meta"])
-    return ModelFile(path, meta, dict(blob["state_dict"]), file_sha256(path)[:16])
+    try:
+        meta, state = _checked(blob)
+    except ValueError as exc:
+        raise ModelUnavailable(
+            f"{path} is not a usable facecluster model file: {exc}; train it again with "
+            "'facecluster train'"
+        ) from None
+    return ModelFile(path, meta, state, file_sha256(path)[:16])
+
+
+def _is_int(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _checked(blob: dict[str, Any]) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """The meta and state dict of a model file, every field the loaders use checked
+    (a hand-edited or truncated file is a ValueError saying what is wrong, never a
+    KeyError or a network the size of the disk)."""
+    if not _is_int(blob.get("version", 0)):
+        raise ValueError("'version' is not a number")
+    raw = blob.get("meta")
+    if not isinstance(raw, str):
+        raise ValueError("'meta' is missing or not JSON text")
+    try:
+        meta = json.loads(raw)
+    except ValueError as exc:
+        raise ValueError(f"'meta' is not valid JSON ({exc})") from None
+    if not isinstance(meta, dict):
+        raise ValueError("'meta' is not a JSON object")
+    name, arch = meta.get("name"), meta.get("architecture")
+    if not isinstance(name, str) or not name or not name.isprintable():
+        raise ValueError("meta 'name' is missing or not a printable string")
+    if arch not in (ARCH_HEAD, ARCH_FACENET):
+        raise ValueError(f"meta 'architecture' must be {ARCH_HEAD} or {ARCH_FACENET}")
+    dim, hidden, threshold = meta.get("dim"), meta.get("hidden", 0), meta.get("threshold")
+    if not (isinstance(dim, int) and _is_int(dim) and 1 <= dim <= 4096) or (
+        arch == ARCH_FACENET and dim != 512
+    ):
+        raise ValueError("meta 'dim' is not a valid embedding size")
+    if not (isinstance(hidden, int) and _is_int(hidden) and 0 <= hidden <= 65536):
+        raise ValueError("meta 'hidden' is not a valid layer size")
+    if (
+        not isinstance(threshold, int | float)
+        or isinstance(threshold, bool)
+        or not math.isfinite(threshold)
+        or not 0 < threshold <= 4
+    ):
+        raise ValueError("meta 'threshold' is not a squared L2 distance in (0, 4]")
+    base, base_identity = meta.get("base"), meta.get("base_identity")
+    if base is not None and not isinstance(base, str):
+        raise ValueError("meta 'base' is not a string")
+    if base_identity is not None and not isinstance(base_identity, dict):
+        raise ValueError("meta 'base_identity' is not a JSON object")
+    if arch == ARCH_HEAD and (not base or base_identity is None):
+        raise ValueError("a head model needs meta 'base' and 'base_identity'")
+    if not isinstance(meta.get("preprocessing", ""), str):
+        raise ValueError("meta 'preprocessing' is not a string")
+    state = blob.get("state_dict")
+    if not isinstance(state, dict) or not state:
+        raise ValueError("'state_dict' is missing or empty")
+    if not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
+        raise ValueError("'state_dict' does not map parameter names to tensors")
+    return meta, dict(state)
 
 
 def installed() -> list[Path]:
