@@ -182,14 +182,14 @@ def test_blockwise_neighbours_match_brute_force(monkeypatch):
     x = overlapping(400, seed=11)
     d = sq_dists(x)
     np.fill_diagonal(d, np.inf)
-    comp, kd, ki = cluster._neighbours(x, 0.8, 10)
+    comp, kd, ki = cluster.nearest_neighbours(x, 0.8, 10)
     _, expected = connected_components(d <= 0.8, directed=False)
     assert same_partition(comp, expected)
     want = np.sort(np.where(d <= 0.8, d, np.inf), axis=1)[:, :10]
     np.testing.assert_allclose(kd, want, atol=1e-5)
     got = np.where(ki >= 0, d[np.arange(len(x))[:, None], np.maximum(ki, 0)], np.inf)
     np.testing.assert_allclose(got, want, atol=1e-5)  # indices point at those distances
-    _, kd_all, _ = cluster._neighbours(x, np.inf, 10)  # plain kNN (hdbscan)
+    _, kd_all, _ = cluster.nearest_neighbours(x, np.inf, 10)  # plain kNN (hdbscan)
     np.testing.assert_allclose(kd_all, np.sort(d, axis=1)[:, :10], atol=1e-5)
 
 

@@ -334,7 +334,7 @@ def test_pair_distances_clipped() -> None:
 def test_pair_index_matches_triu() -> None:
     for n in (2, 3, 7, 50):
         iu, ju = np.triu_indices(n, k=1)
-        i, j = ev._pair_index(np.arange(n * (n - 1) // 2, dtype=np.int64), n)
+        i, j = ev.pair_index(np.arange(n * (n - 1) // 2, dtype=np.int64), n)
         np.testing.assert_array_equal(i, iu)
         np.testing.assert_array_equal(j, ju)
 

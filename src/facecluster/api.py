@@ -15,7 +15,9 @@ thin layer over these calls (docs/api.md).
 
 from __future__ import annotations
 
+import errno
 import os
+import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import config
-from .errors import EmptyCache, FaceclusterError, NoFaceError
+from .errors import DiskFull, EmptyCache, FaceclusterError, NoFaceError
 from .pathcodec import shown
 from .records import Face, ScanProgress, ScanStats
 
@@ -34,6 +36,7 @@ if TYPE_CHECKING:
     from .detect import FaceDetector as Detector
     from .encoders import Encoder, EncoderSpec, EncoderStatus
     from .group import GroupResult
+    from .labelled import LabelledFaces
     from .people import People
 
 PathLike = str | os.PathLike[str]
@@ -81,6 +84,15 @@ def load_models(
     dev = resolve_device(device)
     _check_device(dev)
     return load_detector("mtcnn", dev), load_encoder(model, _path(weights), dev)
+
+
+def check_paths(paths: Sequence[PathLike]) -> list[Path]:
+    """The paths to scan, expanded; FaceclusterError for the first one that is missing."""
+    roots = [Path(p).expanduser() for p in paths]
+    for root in roots:
+        if not root.exists():
+            raise FaceclusterError(f"no such file or directory: {shown(root)}")
+    return roots
 
 
 def embed_photo(
@@ -133,7 +145,9 @@ class FaceIndex:
     """One face database (SQLite) seen through one encoder.
 
     ``model`` is an encoder name ('auto', 'dlib-resnet', a trained model file...);
-    ``create=False`` refuses a database that does not exist yet (EmptyCache)."""
+    ``create=False`` refuses a database that does not exist yet (EmptyCache);
+    ``write=False`` opens it read-only when it cannot be written (reading commands);
+    ``check``: run SQLite's quick check on open (None: when the file is small)."""
 
     def __init__(
         self,
@@ -143,6 +157,8 @@ class FaceIndex:
         weights: PathLike | None = None,
         device: str = "auto",
         create: bool = True,
+        write: bool = True,
+        check: bool | None = None,
     ) -> None:
         from .cache import FaceCache
 
@@ -151,7 +167,7 @@ class FaceIndex:
         self.spec = model_spec(model, self.weights)
         self.model = self.spec.name
         self.device = device
-        self.cache: FaceCache = FaceCache(self.path, create=create)
+        self.cache: FaceCache = FaceCache(self.path, create=create, write=write, check=check)
         self._models: tuple[Detector, Encoder] | None = None
 
     def close(self) -> None:
@@ -208,11 +224,9 @@ class FaceIndex:
         or changed photos are read. Takes the writer lock (CacheLocked if held)."""
         from .indexer import Indexer
 
-        roots = [Path(p).expanduser() for p in paths]
-        for root in roots:
-            if not root.exists():
-                raise FaceclusterError(f"no such file or directory: {shown(root)}")
+        roots = check_paths(paths)
         self.cache.lock()  # before anything slow: a second scan is refused at once
+        saved = _Saved(progress)
         try:
             indexer = Indexer(
                 self.cache,
@@ -223,11 +237,26 @@ class FaceIndex:
                 min_face=min_face,
                 follow_symlinks=follow_symlinks,
                 rescan=rescan,
-                progress=progress,
+                progress=saved,
             )
             return indexer.scan(roots)
+        except (DiskFull, OSError, sqlite3.Error) as exc:
+            raise _disk_full_or(exc, self.cache.path, saved) from exc
         finally:
             self.cache.unlock()
+
+    def labelled(
+        self, directory: PathLike, progress: Callable[[ScanProgress], None] | None = None
+    ) -> LabelledFaces:
+        """Scan a labelled folder (one sub-folder per identity; cached like any scan) and
+        return the labelled face of each photo with its embedding (``eval``, ``train``)."""
+        from .labelled import load_labelled
+
+        root = Path(directory).expanduser()
+        if not root.is_dir():
+            raise FaceclusterError(f"no such folder: {shown(root)}")
+        self.scan([root], progress=progress)
+        return load_labelled(self.cache, self.encoder_id, root.resolve())
 
     # -- persons --------------------------------------------------------------------------
     def settings(self, **changes: Any) -> GroupSettings:
@@ -246,14 +275,22 @@ class FaceIndex:
         from .group import group_faces
 
         settings = settings or self.settings()
-        return group_faces(
-            self.cache,
-            self.encoder_id,
-            self.model,
-            settings,
-            dry_run=dry_run,
-            action=action or f"group --method {settings.method}",
-        )
+        enc = self.encoder_id
+        if not dry_run:
+            # A scan replaces faces under group's feet (a rescan deletes and re-inserts
+            # them): hold the writer lock, so that the second to start is refused.
+            self.cache.lock("group")
+        try:
+            return group_faces(
+                self.cache,
+                enc,
+                self.model,
+                settings,
+                dry_run=dry_run,
+                action=action or settings.command(),
+            )
+        finally:
+            self.cache.unlock()
 
     @property
     def people(self) -> People:
@@ -306,6 +343,43 @@ def load_encoder(
     dev = resolve_device(device)
     _check_device(dev)
     return load(model_spec(model, weights), _path(weights), dev)
+
+
+class _Saved:
+    """Passes the scan's progress on and remembers how far it got (the indexer reports
+    after each committed batch), for the disk-full message."""
+
+    def __init__(self, then: Callable[[ScanProgress], None] | None) -> None:
+        self.last: ScanProgress | None = None
+        self.then = then
+
+    def __call__(self, p: ScanProgress) -> None:
+        self.last = p
+        if self.then is not None:
+            self.then(p)
+
+    def note(self) -> str:
+        done, total = (self.last.done, self.last.total) if self.last else (0, 0)
+        return (
+            f"; {done} of the {total} photos this scan had to read were saved, and the next "
+            "scan resumes after them"
+        )
+
+
+def _disk_full_or(exc: BaseException, db: Path, saved: _Saved) -> BaseException:
+    """A full disk says how much of the scan was saved; other storage errors are
+    explained; anything else is returned as it is."""
+    from .dbfile import disk_full, explain
+
+    full = isinstance(exc, DiskFull) or (isinstance(exc, OSError) and exc.errno == errno.ENOSPC)
+    if isinstance(exc, sqlite3.Error):
+        err = explain(exc, db)
+        if not isinstance(err, DiskFull):
+            return err
+        full = True
+    if not full:
+        return exc
+    return disk_full(getattr(exc, "filename", None) or db, saved.note())
 
 
 def _path(p: PathLike | None) -> Path | None:

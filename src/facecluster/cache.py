@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import dbfile
+from . import dbfile, schema
 from .cache_writes import AddEmbeddings, CopyPhoto, MovePhoto, Op, PhotoWrite, apply_op, bury_photos
 from .errors import CacheError, CacheLocked, EmptyCache
 from .pathcodec import from_db, to_db
@@ -27,97 +27,12 @@ from .records import Face
 
 __all__ = ["AddEmbeddings", "CopyPhoto", "FaceCache", "MovePhoto", "Op", "PhotoWrite"]
 
-# 1: photos, faces, embeddings, persons. 2: tombstones (a removed photo's faces keep their
-# persons for when it comes back) and generations (each saved grouping, for people undo).
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = schema.VERSION
 
 STATUS_OK = "ok"  # has faces
 STATUS_NO_FACE = "no_face"
 STATUS_FAILED = "failed"
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS encoders (
-    id INTEGER PRIMARY KEY,
-    name TEXT NOT NULL,
-    identity TEXT NOT NULL UNIQUE,
-    dim INTEGER NOT NULL,
-    created REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS photos (
-    id INTEGER PRIMARY KEY,
-    path TEXT NOT NULL UNIQUE,
-    size INTEGER NOT NULL,
-    mtime_ns INTEGER NOT NULL,
-    digest TEXT,
-    width INTEGER,
-    height INTEGER,
-    status TEXT NOT NULL,
-    error TEXT,
-    scanned REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS photos_digest ON photos(digest);
-CREATE TABLE IF NOT EXISTS faces (
-    id INTEGER PRIMARY KEY,
-    photo_id INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,
-    idx INTEGER NOT NULL,
-    x1 REAL NOT NULL, y1 REAL NOT NULL, x2 REAL NOT NULL, y2 REAL NOT NULL,
-    prob REAL NOT NULL,
-    landmarks BLOB NOT NULL
-);
-CREATE INDEX IF NOT EXISTS faces_photo ON faces(photo_id);
-CREATE TABLE IF NOT EXISTS persons (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    encoder_id INTEGER NOT NULL REFERENCES encoders(id),
-    name TEXT,
-    confirmed INTEGER NOT NULL DEFAULT 0,
-    created REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS assignments (
-    face_id INTEGER NOT NULL REFERENCES faces(id) ON DELETE CASCADE,
-    encoder_id INTEGER NOT NULL REFERENCES encoders(id),
-    person_id INTEGER NOT NULL REFERENCES persons(id) ON DELETE CASCADE,
-    manual INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (face_id, encoder_id)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS assignments_person ON assignments(person_id);
-CREATE TABLE IF NOT EXISTS rejections (
-    face_id INTEGER NOT NULL REFERENCES faces(id) ON DELETE CASCADE,
-    person_id INTEGER NOT NULL REFERENCES persons(id) ON DELETE CASCADE,
-    PRIMARY KEY (face_id, person_id)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS embeddings (
-    face_id INTEGER NOT NULL REFERENCES faces(id) ON DELETE CASCADE,
-    encoder_id INTEGER NOT NULL REFERENCES encoders(id),
-    vector BLOB NOT NULL,
-    PRIMARY KEY (face_id, encoder_id)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS tombstones (
-    digest TEXT NOT NULL,
-    x1 REAL NOT NULL, y1 REAL NOT NULL, x2 REAL NOT NULL, y2 REAL NOT NULL,
-    encoder_id INTEGER NOT NULL,
-    person_id INTEGER NOT NULL,
-    manual INTEGER NOT NULL,
-    rejected INTEGER NOT NULL,
-    buried REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS tombstones_digest ON tombstones(digest);
-CREATE TABLE IF NOT EXISTS generations (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    encoder_id INTEGER NOT NULL REFERENCES encoders(id),
-    action TEXT NOT NULL,
-    created REAL NOT NULL,
-    persons TEXT NOT NULL,
-    rejections TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS generation_assignments (
-    generation_id INTEGER NOT NULL REFERENCES generations(id) ON DELETE CASCADE,
-    face_id INTEGER NOT NULL,
-    person_id INTEGER NOT NULL,
-    manual INTEGER NOT NULL,
-    PRIMARY KEY (generation_id, face_id)
-) WITHOUT ROWID;
-"""
 
 
 @dataclass(frozen=True)
@@ -210,19 +125,14 @@ class FaceCache:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # -- schema ---------------------------------------------------------------------------
+    # -- schema (schema.py) ---------------------------------------------------------------
     def _migrate(self) -> None:
-        self.db.executescript(_SCHEMA)
-        row = self.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-        if row is not None and int(row[0]) > SCHEMA_VERSION:
+        current = schema.version_of(self.db)
+        if current > SCHEMA_VERSION:
             raise CacheError(
-                f"{self.path} was written by a newer facecluster (schema {row[0]}); upgrade"
+                f"{self.path} was written by a newer facecluster (schema {current}); upgrade"
             )
-        # Versions 1 -> 2 only add tables, which the script above creates.
-        if row is None or int(row[0]) < SCHEMA_VERSION:
-            self.db.execute(
-                "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-            )
+        schema.upgrade(self.db, current)
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 
-def _as_2d(emb: np.ndarray) -> np.ndarray:
+def as_2d(emb: np.ndarray) -> np.ndarray:
     x = np.asarray(emb, dtype=np.float32)
     if x.size == 0:
         return x.reshape(0, x.shape[-1] if x.ndim == 2 else 0)
@@ -45,7 +45,7 @@ def apply_min_size(labels: np.ndarray, min_cluster_size: int) -> np.ndarray:
 
 def centroids(emb: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Cluster ids (sorted, -1 excluded) and their L2-normalised mean vectors (float32)."""
-    x = _as_2d(emb)
+    x = as_2d(emb)
     labels = np.asarray(labels, dtype=np.int64)
     keep = labels >= 0
     ids, inv = np.unique(labels[keep], return_inverse=True)
@@ -62,7 +62,7 @@ def centroids(emb: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarr
 
 def distance_to_centroid(emb: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """Squared L2 from each face to its cluster's normalised centroid (NaN for -1)."""
-    x = _as_2d(emb)
+    x = as_2d(emb)
     labels = np.asarray(labels, dtype=np.int64)
     ids, cent = centroids(x, labels)
     out = np.full(len(labels), np.nan)

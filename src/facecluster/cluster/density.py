@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .common import _as_2d, relabel
-from .neighbours import KNN, _neighbours
+from .common import as_2d, relabel
+from .neighbours import KNN, nearest_neighbours
 
 if TYPE_CHECKING:
     from . import GroupSettings
@@ -29,7 +29,7 @@ def _hdbscan_knn(x: np.ndarray, min_cluster_size: int, min_samples: int) -> np.n
 
     n = len(x)
     k = min(n - 1, max(2 * min_samples, KNN))
-    _, kd, ki = _neighbours(x, np.inf, k)
+    _, kd, ki = nearest_neighbours(x, np.inf, k)
     dist = np.sqrt(np.maximum(kd, 0)).astype(np.float64)
     core = dist[:, min(min_samples, k) - 1]  # hdbscan's core distance excludes the point
     u, v = np.repeat(np.arange(n), k), ki.ravel().astype(np.int64)
@@ -71,7 +71,7 @@ def hdbscan_labels(
     """
     if method not in ("auto", "exact", "knn"):
         raise ValueError(f"unknown method {method!r}; choose auto, exact or knn")
-    x = _as_2d(emb)
+    x = as_2d(emb)
     mcs = max(2, int(min_cluster_size))
     ms = mcs if min_samples is None else max(1, int(min_samples))
     if len(x) <= mcs:

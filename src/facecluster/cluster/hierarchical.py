@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from . import LINKAGES
-from .common import _as_2d, apply_min_size, relabel
-from .neighbours import _SLACK, KNN, _neighbours
+from .common import apply_min_size, as_2d, relabel
+from .neighbours import KNN, SLACK, nearest_neighbours
 
 if TYPE_CHECKING:
     from . import GroupSettings
@@ -157,11 +157,11 @@ def _sparse(x: np.ndarray, threshold: float, linkage: str, knn: int, max_dense: 
     clusters never span two components of the graph "d2 <= threshold" and each component
     can be clustered on its own: exactly (``_dense``, float64) up to ``max_dense`` points,
     on its kNN graph (``_graph``) above. Components are found from float32 products with
-    ``_SLACK`` added to the cut so rounding can only make them larger, never split one.
+    ``SLACK`` added to the cut so rounding can only make them larger, never split one.
     """
     n = len(x)
     need_knn = linkage != "single" and n > max_dense
-    comp, kd, ki = _neighbours(x, threshold + _SLACK, knn if need_knn else 0)
+    comp, kd, ki = nearest_neighbours(x, threshold + SLACK, knn if need_knn else 0)
     labels = np.empty(n, dtype=np.int64)
     order = np.argsort(comp, kind="stable")
     groups = np.split(order, np.flatnonzero(np.diff(comp[order])) + 1)
@@ -211,7 +211,7 @@ def agglomerative(
         raise ValueError(f"threshold must be a finite squared L2 distance >= 0, got {threshold}")
     if min_cluster_size < 1 or knn < 1:
         raise ValueError("min_cluster_size and knn must be >= 1")
-    x = _as_2d(emb)
+    x = as_2d(emb)
     if len(x) < 2:
         labels = np.zeros(len(x), dtype=np.int64)
     elif method == "dense":

@@ -7,7 +7,7 @@ import numpy as np
 
 KNN = 40  # neighbours kept per face by the memory-linear paths
 _BLOCK = 2048  # tile edge of the blockwise all-pairs pass (16 MB float32 tiles)
-_SLACK = 1e-4  # added to the threshold when finding components (float32 rounding margin)
+SLACK = 1e-4  # added to the threshold when finding components (float32 rounding margin)
 
 
 def _union(comp: np.ndarray, lut: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> None:
@@ -66,7 +66,9 @@ def _candidates(d: np.ndarray, kth: np.ndarray, k: int) -> tuple[np.ndarray, np.
     return np.divmod(np.flatnonzero(mask), d.shape[1])
 
 
-def _neighbours(x: np.ndarray, cut: float, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def nearest_neighbours(
+    x: np.ndarray, cut: float, k: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One exact blockwise pass over all pairs (upper-triangle float32 tiles, O(n*k) memory).
 
     Returns ``comp`` (connected-component label of each point in the graph of pairs with

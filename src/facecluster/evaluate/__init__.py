@@ -40,7 +40,7 @@ from .verification import (
     verification_accuracy,
     verification_report,
 )
-from .verification import _pair_index as _pair_index  # noqa: F401  (tests use it)
+from .verification import pair_index as pair_index  # noqa: F401  (tests use it)
 
 __all__ = [
     "UNKNOWN",

@@ -67,7 +67,7 @@ class ClusterReport:
 # --------------------------------------------------------------------------- labels
 
 
-def _as_labels(x: ArrayLike, name: str) -> NDArray[np.int64]:
+def as_labels(x: ArrayLike, name: str) -> NDArray[np.int64]:
     arr = np.asarray(x)
     if arr.ndim != 1:
         raise ValueError(f"{name} must be 1-D, got shape {arr.shape}")
@@ -79,7 +79,7 @@ def _as_labels(x: ArrayLike, name: str) -> NDArray[np.int64]:
 
 
 def _pair_labels(true: ArrayLike, pred: ArrayLike) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    t, p = _as_labels(true, "true"), _as_labels(pred, "pred")
+    t, p = as_labels(true, "true"), as_labels(pred, "pred")
     if t.shape != p.shape:
         raise ValueError(f"true and pred differ in length: {t.size} != {p.size}")
     return t, p

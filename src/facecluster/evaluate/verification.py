@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .clustering import _as_labels
+from .clustering import as_labels
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class VerificationReport:
 # --------------------------------------------------------------------------- verification
 
 
-def _pair_index(k: NDArray[np.int64], n: int) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+def pair_index(k: NDArray[np.int64], n: int) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
     """Map row-major linear indices of the pairs i < j of n items to (i, j)."""
     starts = np.arange(n, dtype=np.int64)
     starts = starts * (2 * n - starts - 1) // 2  # pairs before row i
@@ -54,7 +54,7 @@ def pair_distances(
     (``rng`` defaults to ``np.random.default_rng(0)``), returned in row-major order.
     """
     x = np.asarray(emb, dtype=np.float32)
-    y = _as_labels(labels, "labels")
+    y = as_labels(labels, "labels")
     if x.ndim != 2 or x.shape[0] != y.size:
         raise ValueError(f"emb must be (n, d) with n == len(labels), got {x.shape}")
     n = y.size
@@ -72,7 +72,7 @@ def pair_distances(
         flags = np.concatenate(same) if same else np.empty(0, bool)
     else:
         rng = np.random.default_rng(0) if rng is None else rng
-        i, j = _pair_index(np.sort(rng.choice(total, size=int(max_pairs), replace=False)), n)
+        i, j = pair_index(np.sort(rng.choice(total, size=int(max_pairs), replace=False)), n)
         dot = np.empty(i.size, dtype=np.float32)
         for s in range(0, i.size, 1 << 16):
             sl = slice(s, s + (1 << 16))

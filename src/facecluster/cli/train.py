@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-import sys
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from . import config
-from .cli import (
-    DbOption,
-    Device,
-    JsonOption,
-    QuietOption,
-    WeightsOption,
-    _emit_json,
-    _fail,
-    _stderr,
-    app,
-)
-from .display import safe
-from .errors import EXIT_INTERRUPTED, FaceclusterError
+from .. import config
+from ..display import safe
+from .app import app
+from .options import DbOption, Device, DeviceOption, JsonOption, QuietOption, WeightsOption
+from .output import emit_json, handles_errors, stderr
 
 
 class Mode(StrEnum):
@@ -42,15 +32,8 @@ class ValBy(StrEnum):
     identity = "identity"
 
 
-# Per-mode defaults of the options left unset.
-DEFAULTS: dict[str, dict[str, float]] = {
-    "head": {"epochs": 30, "lr": 1e-3},
-    "finetune": {"epochs": 10, "lr": 1e-4},
-    "scratch": {"epochs": 20, "lr": 1e-3},
-}
-
-
 @app.command()
+@handles_errors("interrupted: the last finished epoch is saved; add --resume to continue")
 def train(
     directory: Annotated[
         Path, typer.Argument(help="One folder per identity (as eval reads).", show_default=False)
@@ -130,7 +113,7 @@ def train(
     resume: Annotated[
         bool, typer.Option(help="Continue from OUT.ckpt (same data and settings).")
     ] = False,
-    device: Annotated[Device, typer.Option(help="Where the networks run.")] = Device.auto,
+    device: DeviceOption = Device.auto,
     as_json: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
@@ -142,7 +125,8 @@ def train(
     continues exactly. The model file records its identity and a calibrated threshold;
     use it with --model FILE or --model BASE+NAME in scan, group, eval, verify and find.
     """
-    from .train.loop import TrainConfig
+    from ..train.loop import TrainConfig
+    from ..train.run import DEFAULTS, train_encoder
 
     m = mode.value
     cfg = TrainConfig(
@@ -160,88 +144,24 @@ def train(
         seed=seed,
         hidden=hidden,
     )
-    show = not (quiet or as_json)
-    try:
-        if not directory.is_dir():
-            raise FaceclusterError(f"no such folder: {directory}")
-        with _Bar(_stderr(), show) as bar:
-            if m == "head":
-                result = _train_head(directory, out, base, db, weights, cfg, resume, device, bar)
-            else:
-                from .train.images import train_images
-
-                result = train_images(
-                    directory,
-                    out,
-                    cfg,
-                    base=base,
-                    weights=weights,
-                    resume=resume,
-                    device=device.value,
-                    progress=bar,
-                    prepare=bar.prepare,
-                )
-    except FaceclusterError as err:
-        raise _fail(err) from None
-    except KeyboardInterrupt:
-        print(
-            "interrupted: the last finished epoch is saved; add --resume to continue",
-            file=sys.stderr,
+    with _Bar(stderr(), not (quiet or as_json)) as bar:
+        result = train_encoder(
+            directory,
+            out,
+            cfg,
+            base=base,
+            db=db,
+            weights=weights,
+            resume=resume,
+            device=device.value,
+            progress=bar,
+            prepare=bar.prepare,
+            scan_progress=lambda p: bar.prepare(p.done, p.total),
         )
-        raise typer.Exit(EXIT_INTERRUPTED) from None
     if as_json:
-        _emit_json(result.as_dict())
+        emit_json(result.as_dict())
     elif not quiet:
         render(result)
-
-
-def _train_head(
-    directory: Path,
-    out: str,
-    base: str,
-    db: Path | None,
-    weights: Path | None,
-    cfg: Any,
-    resume: bool,
-    device: Device,
-    bar: Any,
-) -> Any:
-    from .cache import FaceCache
-    from .detect import resolve_device
-    from .encoders import encoder_spec
-    from .errors import TrainingError
-    from .scan_cli import scan_labelled
-    from .train.head import project_cached, train_head
-    from .train.result import model_name, out_path
-
-    spec = encoder_spec(base, weights)
-    base_name = spec.name
-    if spec.path:
-        raise TrainingError(f"--base {base_name} is itself trained; use a built-in encoder")
-    name = model_name(base_name, out)
-    target = out_path(out, name)
-    db_path = db or config.default_db_path()
-    lab, identity = scan_labelled(directory, db_path, spec, weights, device.value, bar.show)
-    bar.start()
-    result = train_head(
-        lab.vectors,
-        lab.labels,
-        lab.identities,
-        cfg,
-        base=base_name,
-        base_identity=identity,
-        base_threshold=spec.default_threshold,
-        name=name,
-        out=target,
-        resume=resume,
-        progress=bar,
-        device=resolve_device(device.value),
-    )
-    with FaceCache(db_path) as cache:
-        projected = project_cached(cache, target)
-    from dataclasses import replace
-
-    return replace(result, projected=projected)
 
 
 class _Bar:

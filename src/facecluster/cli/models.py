@@ -1,0 +1,59 @@
+"""`models`: the encoders, whether each works here, and which one 'auto' picks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..display import safe
+from .app import app
+from .options import JsonOption
+from .output import emit_json, handles_errors
+
+
+@app.command()
+@handles_errors()
+def models(
+    weights: Annotated[
+        Path | None, typer.Option(help="FaceNet weights file to check.", show_default=False)
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List the encoders: embedding size, default threshold, whether each works offline."""
+    from ..api import available_encoders
+
+    rows = [
+        {
+            "name": e.spec.name,
+            "dim": e.spec.dim,
+            "default_threshold": e.spec.default_threshold,
+            "available": e.available,
+            "auto": e.auto,
+            "weights": e.location,
+            "description": e.spec.description,
+        }
+        for e in available_encoders(weights)
+    ]
+    if as_json:
+        emit_json(rows)
+        return
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title="Encoders (threshold: squared L2 between unit embeddings)")
+    for col in ("model", "dim", "threshold", "available", "weights / notes"):
+        table.add_column(col)
+    for r in rows:
+        mark = "yes" if r["available"] else "no"
+        name = f"{safe(r['name'])} (auto)" if r["auto"] else safe(r["name"])
+        table.add_row(
+            Text(name),
+            str(r["dim"]),
+            f"{r['default_threshold']:g}",
+            mark,
+            Text(f"{safe(r['weights'])}\n{safe(r['description'])}"),
+        )
+    Console().print(table)

@@ -1,0 +1,208 @@
+"""`people`: list persons and correct them; every correction can be undone."""
+
+from __future__ import annotations
+
+import inspect
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from ..display import safe
+from ..pathcodec import shown
+from .app import app
+from .options import (
+    DbOption,
+    JsonOption,
+    ModelOption,
+    WeightsOption,
+    command_signature,
+    pop_store,
+)
+from .output import emit_json, handles_errors, say
+
+if TYPE_CHECKING:
+    from ..people import People
+
+people_app = typer.Typer(
+    help="List persons and correct them: name, merge, split, move or remove faces, undo. "
+    "Corrections survive every later 'group'.",
+    no_args_is_help=False,
+    invoke_without_command=True,
+)
+app.add_typer(people_app, name="people")
+
+PersonArg = Annotated[
+    int, typer.Argument(help="Person id ('facecluster people' lists them).", show_default=False)
+]
+FacesArg = Annotated[
+    list[int], typer.Argument(help="Face ids ('people show ID' lists them).", show_default=False)
+]
+
+
+def _merged(ctx: typer.Context, store: dict[str, Any]) -> dict[str, Any]:
+    """The store options given to this subcommand, else to 'people' itself."""
+    parent = (ctx.parent.obj if ctx.parent is not None else None) or {}
+    return {k: v if v not in (None, False, "auto") else parent.get(k, v) for k, v in store.items()}
+
+
+@contextmanager
+def _people(store: dict[str, Any], *, write: bool) -> Iterator[People]:
+    from ..api import FaceIndex
+
+    with FaceIndex(
+        store["db"], model=store["model"], weights=store["weights"], create=False, write=write
+    ) as index:
+        yield index.people
+
+
+def people_command(
+    name: str, *, write: bool = True
+) -> Callable[[Callable[..., tuple[str, object]]], Callable[..., Any]]:
+    """Register ``fn(people, ...) -> (text, json)`` as 'people NAME', with the store
+    options (--db, --model, --weights, --json) and the error handling they all share."""
+
+    def register(fn: Callable[..., tuple[str, object]]) -> Callable[..., Any]:
+        def command(ctx: typer.Context, **kwargs: Any) -> None:
+            store = _merged(ctx, pop_store(kwargs))
+            with _people(store, write=write) as people:
+                text, obj = fn(people, **kwargs)
+            say(store["as_json"], text, obj)
+
+        ctx = inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                                annotation=typer.Context)
+        command.__signature__ = command_signature(fn, "people", [ctx])  # type: ignore[attr-defined]
+        command.__annotations__ = {}
+        command.__name__, command.__doc__ = fn.__name__, fn.__doc__
+        people_app.command(name)(handles_errors()(command))
+        return fn
+
+    return register
+
+
+@people_app.callback()
+@handles_errors()
+def people_list(
+    ctx: typer.Context,
+    db: DbOption = None,
+    model: ModelOption = "auto",
+    weights: WeightsOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List persons: id, name, faces, photos (largest first)."""
+    ctx.obj = {"db": db, "model": model, "weights": weights, "as_json": as_json}
+    if ctx.invoked_subcommand is not None:
+        return
+    with _people(ctx.obj, write=False) as people:
+        persons = people.persons()
+    if as_json:
+        emit_json(
+            [{"id": p.id, "name": p.name, "faces": p.faces, "photos": p.photos} for p in persons]
+        )
+        return
+    if not persons:
+        print("no persons yet: run 'facecluster group'", file=sys.stderr)
+    for p in persons:
+        print(f"{p.id:6d}  {safe(p.label):30s}  {p.faces:5d} faces  {p.photos:5d} photos")
+
+
+@people_command("name")
+def people_name(
+    people: People, person: PersonArg, name: Annotated[str, typer.Argument(show_default=False)]
+) -> tuple[str, object]:
+    """Name a person. Names survive re-grouping."""
+    p = people.rename(person, name)
+    return f"person {p.id} is now {safe(p.name)}", {"id": p.id, "name": p.name}
+
+
+@people_command("merge")
+def people_merge(
+    people: People,
+    into: PersonArg,
+    others: Annotated[list[int], typer.Argument(show_default=False)],
+) -> tuple[str, object]:
+    """Merge persons into the first one. They stay merged after re-grouping."""
+    p = people.merge(into, others)
+    text = f"person {p.id} ({safe(p.label)}) now has {p.faces} faces"
+    return text, {"id": p.id, "name": p.name, "faces": p.faces}
+
+
+@people_command("split")
+def people_split(
+    people: People,
+    person: PersonArg,
+    faces: FacesArg,
+    name: Annotated[str | None, typer.Option(show_default=False)] = None,
+) -> tuple[str, object]:
+    """Move some faces of a person to a new person."""
+    p = people.split(person, faces, name)
+    text = f"new person {p.id} ({safe(p.label)}) with {p.faces} faces"
+    return text, {"id": p.id, "name": p.name, "faces": p.faces}
+
+
+@people_command("move-face")
+def people_move_face(people: People, person: PersonArg, faces: FacesArg) -> tuple[str, object]:
+    """Put faces on a person for good, whatever the clustering says."""
+    p = people.move_faces(faces, person)
+    return f"person {p.id} ({safe(p.label)}) now has {p.faces} faces", {
+        "id": p.id,
+        "faces": p.faces,
+    }
+
+
+@people_command("remove-face")
+def people_remove_face(people: People, faces: FacesArg) -> tuple[str, object]:
+    """Take faces away from their person for good (they become unknown)."""
+    n = people.remove_faces(faces)
+    return f"removed {n} face(s) from their person", {"removed": n}
+
+
+@people_command("undo")
+def people_undo(people: People) -> tuple[str, object]:
+    """Go back one step: to the persons as they were before the last 'group' or correction.
+
+    Each step back is one saved grouping or one correction (name, merge, split, move-face,
+    remove-face); 'people history' lists them. The last 20 steps are kept.
+    """
+    g = people.undo()
+    text = (
+        f"undid '{safe(g.action)}' of {_when(g.created)}: back to {g.persons} persons "
+        f"with {g.faces} faces"
+    )
+    return text, {"undone": g.action, "created": g.created, "persons": g.persons, "faces": g.faces}
+
+
+@people_command("history", write=False)
+def people_history(people: People) -> tuple[str, object]:
+    """The steps 'people undo' can take back, newest first."""
+    gens = people.history()
+    if not gens:
+        print("nothing to undo yet", file=sys.stderr)
+    text = "\n".join(
+        f"{_when(g.created)}  {safe(g.action)}  (before it: {g.persons} persons)" for g in gens
+    )
+    obj = [{"step": g.action, "created": g.created, "persons_before": g.persons} for g in gens]
+    return text, obj
+
+
+@people_command("show", write=False)
+def people_show(people: People, person: PersonArg) -> tuple[str, object]:
+    """A person's faces: face id and photo."""
+    p = people.get(person)
+    rows = people.faces_with_photos(person)
+    lines = [f"person {p.id} ({safe(p.label)}): {p.faces} faces in {p.photos} photos"]
+    lines += [f"{fid:8d}  {safe(path)}" for fid, path in rows]
+    obj = {
+        "id": p.id,
+        "name": p.name,
+        "faces": [{"face_id": fid, "photo": shown(path)} for fid, path in rows],
+    }
+    return "\n".join(lines), obj
+
+
+def _when(t: float) -> str:
+    import time
+
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))

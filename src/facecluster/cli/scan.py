@@ -1,0 +1,230 @@
+"""`scan`: index every face of a photo tree; its progress bar, summary and profile."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from .. import config
+from ..display import safe
+from ..errors import EXIT_FAILED
+from .app import app
+from .options import (
+    DbOption,
+    Device,
+    DeviceOption,
+    JsonOption,
+    ModelOption,
+    QuietOption,
+    WeightsOption,
+)
+from .output import emit_json, handles_errors, stderr
+
+if TYPE_CHECKING:
+    from ..records import ScanProgress, ScanStats
+
+
+@app.command()
+@handles_errors()
+def scan(
+    paths: Annotated[
+        list[Path], typer.Argument(help="Photo folders or files.", show_default=False)
+    ],
+    db: DbOption = None,
+    model: ModelOption = "auto",
+    weights: WeightsOption = None,
+    device: DeviceOption = Device.auto,
+    batch_size: Annotated[
+        int, typer.Option(min=1, help="Photos per model batch and per database commit.")
+    ] = config.DEFAULT_BATCH_SIZE,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, help="Decoding threads [default: cores, 2-8].", show_default=False),
+    ] = None,
+    min_face: Annotated[
+        int, typer.Option(min=1, help="Smallest face to keep: its shorter side in photo pixels.")
+    ] = config.DEFAULT_MIN_FACE,
+    follow_symlinks: Annotated[bool, typer.Option(help="Follow symbolic links.")] = False,
+    rescan: Annotated[bool, typer.Option(help="Re-read every photo, changed or not.")] = False,
+    strict: Annotated[
+        bool, typer.Option(help="Exit 1 when any photo failed or a folder could not be read.")
+    ] = False,
+    profile: Annotated[
+        bool,
+        typer.Option(
+            help="Print where the time went: read, decode, each detection stage, align, "
+            "embed, database (--json always has it under 'timings')."
+        ),
+    ] = False,
+    as_json: JsonOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Detect, align and embed every face under PATHS and cache them.
+
+    A second scan only reads new or changed photos; moved or renamed photos keep their
+    faces; deleted photos are forgotten, but folders that cannot be read (or an empty
+    mount point) keep theirs. Names and corrections survive every re-scan. Broken files
+    are listed, never fatal (exit 0, or 1 with --strict). Ctrl-C is safe: the next scan
+    resumes.
+    """
+    from ..api import FaceIndex, check_paths
+
+    check_paths(paths)  # before the database is made
+    with FaceIndex(db, model=model, weights=weights, device=device.value, check=True) as index:
+        index.cache.lock()  # before anything slow: a second scan is refused at once
+        index.identity  # noqa: B018  (a missing model file is an error before any output)
+        if not quiet:
+            announce_model(model, index.model, index.spec.dim)
+        with progress_bar(not (quiet or as_json)) as bar:
+            stats = index.scan(
+                paths,
+                batch_size=batch_size,
+                workers=workers,
+                min_face=min_face,
+                follow_symlinks=follow_symlinks,
+                rescan=rescan,
+                progress=bar,
+            )
+    if as_json:
+        emit_json(stats.as_dict())
+    elif not quiet:
+        render_summary(stats)
+        if profile:
+            render_profile(stats)
+    if strict and (stats.photos_failed or stats.unavailable):
+        raise typer.Exit(EXIT_FAILED)
+
+
+def announce_model(asked: str, name: str, dim: int) -> None:
+    from ..encoders.facenet_paths import missing_message
+
+    note = ""
+    if asked == "auto" and name == "dlib-resnet":
+        note = f" (offline fallback; {missing_message('facenet-vggface2', 'vggface2')})"
+    stderr().print(f"model: {safe(name)}, {dim}-D{note}", markup=False)
+
+
+@contextlib.contextmanager
+def progress_bar(show: bool) -> Iterator[Callable[[ScanProgress], None] | None]:
+    """A scan progress bar on stderr when it is a terminal and ``show``; else None."""
+    console = stderr()
+    if not (show and console.is_terminal):
+        yield None
+        return
+    with _progress_bar(console) as bar:
+        yield bar
+
+
+class _progress_bar:
+    """A rich progress bar fed by the indexer's progress callback."""
+
+    def __init__(self, console: Any) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        self._progress = Progress(
+            TextColumn("scanning"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]} photos/s"),
+            TextColumn("{task.fields[faces]} faces"),
+            TextColumn("{task.fields[failed]}"),
+            TimeRemainingColumn(),
+            console=console,
+            transient=True,
+        )
+        self._task = self._progress.add_task("scan", total=None, rate="-", faces=0, failed="")
+
+    def __enter__(self) -> _progress_bar:
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.stop()
+
+    def __call__(self, p: ScanProgress) -> None:
+        task = self._progress.tasks[0]
+        elapsed = task.elapsed or 0.0
+        rate = f"{p.done / elapsed:.1f}" if elapsed > 0 and p.done else "-"
+        failed = f"{p.failed} failed" if p.failed else ""
+        self._progress.update(
+            self._task, total=p.total, completed=p.done, rate=rate, faces=p.faces, failed=failed
+        )
+
+
+def render_summary(stats: ScanStats, max_failures: int = 20) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(
+        title=f"scan: {safe(stats.model)}{f' on {stats.device}' if stats.device else ''}, "
+        f"{stats.seconds:.1f} s",
+        show_header=False,
+    )
+    table.add_column(justify="left")
+    table.add_column(justify="right")
+    rows = [
+        ("photos found", stats.photos_total),
+        ("new", stats.photos_new),
+        ("changed", stats.photos_changed),
+        ("unchanged", stats.photos_unchanged),
+        ("moved or renamed", stats.photos_moved),
+        ("removed", stats.photos_removed),
+        ("kept (folder unavailable)", stats.photos_unavailable),
+        ("re-embedded for this model", stats.photos_reembedded),
+        ("failed", stats.photos_failed),
+        ("without a face", stats.no_face),
+        ("faces found now", stats.faces_new),
+        ("faces in the index", stats.faces),
+    ]
+    for label, value in rows:
+        if value or label in ("photos found", "faces in the index", "failed"):
+            table.add_row(label, str(value))
+    Console().print(table)
+    err = stderr()
+    for u in stats.unavailable[:max_failures]:
+        err.print(f"warning: {safe(u.path)}: {safe(u.error)}", markup=False)
+    if stats.photos_unavailable:
+        err.print(
+            f"warning: {stats.photos_unavailable} indexed photos under these folders were kept, "
+            "not removed; they are checked again at the next scan",
+            markup=False,
+        )
+    if stats.failures:
+        for f in stats.failures[:max_failures]:
+            err.print(f"failed: {safe(f.path)}: {safe(f.error)}", markup=False)
+        if len(stats.failures) > max_failures:
+            err.print(f"... and {len(stats.failures) - max_failures} more (--json lists all)")
+    if stats.photos_total and stats.seconds > 0:
+        sys.stdout.flush()
+
+
+def render_profile(stats: ScanStats) -> None:
+    """The stage timings of a scan, slowest first, with their share of the wall time."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"where the time went ({stats.seconds:.1f} s wall)")
+    table.add_column("stage")
+    table.add_column("seconds", justify="right")
+    table.add_column("of wall", justify="right")
+    table.add_column("per photo", justify="right")
+    photos = max(1, stats.photos_new + stats.photos_changed + stats.photos_reembedded)
+    wall = max(stats.seconds, 1e-9)
+    for stage, sec in sorted(stats.timings.items(), key=lambda kv: -kv[1]):
+        table.add_row(stage, f"{sec:.2f}", f"{sec / wall:.0%}", f"{sec / photos * 1000:.0f} ms")
+    Console().print(table)
+    Console().print(
+        "(threads) stages run in the decode pool, overlapping the model stages; "
+        "'wait for decode' is the time the models sat idle waiting for them."
+    )

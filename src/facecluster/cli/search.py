@@ -1,0 +1,206 @@
+"""`verify`, `find` and `eval`: the FaceNet applications and the measuring stick."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .. import config
+from ..cluster import DEFAULT_METHOD
+from ..display import safe
+from ..errors import EXIT_FAILED, FaceclusterError
+from ..pathcodec import shown
+from .app import app
+from .options import (
+    DEFAULT_LINKAGE,
+    DbOption,
+    Device,
+    DeviceOption,
+    JsonOption,
+    LinkageOption,
+    MethodOption,
+    MinClusterOption,
+    MinSamplesOption,
+    ModelOption,
+    QuietOption,
+    ThresholdOption,
+    WeightsOption,
+    check_method,
+)
+from .output import emit_json, handles_errors
+
+
+@app.command()
+@handles_errors()
+def verify(
+    photo_a: Annotated[Path, typer.Argument(help="First photo.", show_default=False)],
+    photo_b: Annotated[Path, typer.Argument(help="Second photo.", show_default=False)],
+    threshold: ThresholdOption = None,
+    face: Annotated[
+        int, typer.Option(min=1, help="Which face of each photo, by size: 1 = the largest.")
+    ] = 1,
+    model: ModelOption = "auto",
+    weights: WeightsOption = None,
+    device: DeviceOption = Device.auto,
+    as_json: JsonOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Are two photos of the same person? Compares the largest face of each.
+
+    Exit 0: same person; 1: different people; 2: input error (no face, unreadable file).
+    """
+    from ..api import verify as verify_faces
+
+    v = verify_faces(
+        photo_a, photo_b, model=model, weights=weights, device=device.value,
+        threshold=threshold, face=face,
+    )
+    if as_json:
+        emit_json(
+            {
+                "same": v.same,
+                "distance": round(v.distance, 4),
+                "threshold": v.threshold,
+                "model": v.model,
+                "a": shown(photo_a),
+                "b": shown(photo_b),
+                "box_a": [round(float(x), 1) for x in v.face_a.box],
+                "box_b": [round(float(x), 1) for x in v.face_b.box],
+            }
+        )
+    elif not quiet:
+        verdict = "same person" if v.same else "different people"
+        print(f"{verdict}: distance {v.distance:.4f} (threshold {v.threshold:g}, {safe(v.model)})")
+    if not v.same:
+        raise typer.Exit(EXIT_FAILED)
+
+
+@app.command()
+@handles_errors()
+def find(
+    query: Annotated[
+        Path, typer.Argument(help="A photo of the person to look for.", show_default=False)
+    ],
+    db: DbOption = None,
+    k: Annotated[int, typer.Option("-k", "--top", min=1, help="How many photos.")] = 10,
+    threshold: ThresholdOption = None,
+    model: ModelOption = "auto",
+    weights: WeightsOption = None,
+    device: DeviceOption = Device.auto,
+    as_json: JsonOption = False,
+) -> None:
+    """Photos in the index whose faces are nearest to the query's largest face.
+
+    Nearest first, with the squared L2 distance; only photos within the threshold.
+    """
+    from ..api import FaceIndex
+
+    with FaceIndex(
+        db, model=model, weights=weights, device=device.value, create=False, write=False,
+        check=True,
+    ) as index:
+        t = index.threshold if threshold is None else threshold
+        hits = index.find(query, k=k, threshold=t)
+        name = index.model
+    if as_json:
+        emit_json(
+            {
+                "query": shown(query),
+                "model": name,
+                "threshold": t,
+                "results": [
+                    {
+                        "photo": shown(h.photo),
+                        "distance": round(h.distance, 4),
+                        "face_id": h.face_id,
+                        "person_id": h.person_id,
+                        "person": h.person_name,
+                    }
+                    for h in hits
+                ],
+            }
+        )
+        return
+    if not hits:
+        print(f"no face within {t:g} of the query ({safe(name)})", file=sys.stderr)
+        return
+    for h in hits:
+        print(f"{h.distance:.4f}  {safe(h.photo)}")
+
+
+@app.command("eval")
+@handles_errors()
+def eval_(
+    directory: Annotated[Path, typer.Argument(help="One folder per identity.", show_default=False)],
+    db: Annotated[
+        Path | None,
+        typer.Option(
+            "--db",
+            show_default=False,
+            help="Face database for the labelled set [default: $XDG_DATA_HOME/facecluster/"
+            "eval.db, kept apart from your library].",
+        ),
+    ] = None,
+    method: MethodOption = DEFAULT_METHOD,
+    threshold: ThresholdOption = None,
+    linkage: LinkageOption = DEFAULT_LINKAGE,
+    min_cluster_size: MinClusterOption = 2,
+    min_samples: MinSamplesOption = None,
+    sweep: Annotated[
+        str | None,
+        typer.Option(
+            help="Thresholds START:STOP:STEP to try; prints each and the best.", show_default=False
+        ),
+    ] = None,
+    model: ModelOption = "auto",
+    weights: WeightsOption = None,
+    device: DeviceOption = Device.auto,
+    as_json: JsonOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Measure clustering and verification against folder labels.
+
+    Scans DIRECTORY (reusing the cache), groups its faces with the given settings and
+    scores the labelled face of each photo: the central face (largest near the centre);
+    other faces are grouped too but not scored. Reports pairwise and BCubed
+    precision/recall/F1, NMI, clusters vs identities, unknown rate, and verification
+    accuracy, TAR at FAR 1e-3 and the best threshold over all labelled pairs.
+    """
+    from ..api import FaceIndex
+    from ..assess import assess, parse_sweep
+    from ..assess import sweep as run_sweep
+    from .scan import progress_bar
+
+    try:
+        thresholds = parse_sweep(sweep) if sweep else None
+    except ValueError as err:
+        raise FaceclusterError(str(err)) from None
+    check_method(method, linkage)
+    db_path = db or config.data_dir() / "eval.db"
+    with FaceIndex(db_path, model=model, weights=weights, device=device.value) as index:
+        with progress_bar(not (quiet or as_json)) as bar:
+            lab = index.labelled(directory, bar)
+        settings = index.settings(
+            method=method,
+            threshold=threshold,
+            linkage=linkage,
+            min_cluster_size=min_cluster_size,
+            min_samples=min_samples,
+        )
+        name = index.model
+    try:
+        result = assess(lab, settings)
+        if thresholds:
+            result["sweep"], result["best"] = run_sweep(lab, settings, thresholds)
+    except ValueError as err:  # a labelled set too small to score
+        raise FaceclusterError(str(err)) from None
+    result["model"] = name
+    if as_json:
+        emit_json(result)
+    elif not quiet:
+        from ..eval_render import render_eval
+
+        render_eval(result)

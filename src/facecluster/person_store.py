@@ -1,0 +1,158 @@
+"""The persons' tables (persons, assignments, rejections): every read and write of them,
+as SQL in one place. :mod:`facecluster.people` holds the rules and the transactions."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .pathcodec import from_db
+
+
+@dataclass(frozen=True)
+class Person:
+    id: int
+    name: str | None
+    faces: int
+    photos: int
+    confirmed: bool
+
+    @property
+    def label(self) -> str:
+        return self.name or f"person_{self.id:04d}"
+
+
+class PersonStore:
+    """The persons of one encoder in one database connection."""
+
+    def __init__(self, db: sqlite3.Connection, encoder_id: int) -> None:
+        self.db = db
+        self.encoder_id = encoder_id
+
+    # -- reads ----------------------------------------------------------------------------
+    def persons(self) -> list[Person]:
+        """Every person, largest first."""
+        rows = self.db.execute(
+            "SELECT p.id, p.name, COUNT(a.face_id), COUNT(DISTINCT f.photo_id), p.confirmed "
+            "FROM persons p LEFT JOIN assignments a ON a.person_id = p.id "
+            "LEFT JOIN faces f ON f.id = a.face_id WHERE p.encoder_id = ? "
+            "GROUP BY p.id ORDER BY COUNT(a.face_id) DESC, p.id",
+            (self.encoder_id,),
+        ).fetchall()
+        return [Person(r[0], r[1], r[2], r[3], bool(r[4])) for r in rows]
+
+    def assignments(self) -> dict[int, int]:
+        """face id -> person id."""
+        rows = self.db.execute(
+            "SELECT face_id, person_id FROM assignments WHERE encoder_id = ?", (self.encoder_id,)
+        )
+        return {r[0]: r[1] for r in rows}
+
+    def placed(self) -> dict[int, tuple[int, bool]]:
+        """face id -> (person id, placed by the user)."""
+        rows = self.db.execute(
+            "SELECT face_id, person_id, manual FROM assignments WHERE encoder_id = ?",
+            (self.encoder_id,),
+        )
+        return {r[0]: (r[1], bool(r[2])) for r in rows}
+
+    def kept(self) -> set[int]:
+        """Persons the user named or corrected."""
+        rows = self.db.execute(
+            "SELECT id FROM persons WHERE encoder_id = ? AND (confirmed = 1 OR name IS NOT NULL)",
+            (self.encoder_id,),
+        )
+        return {r[0] for r in rows}
+
+    def rejections(self) -> set[tuple[int, int]]:
+        return set(self.db.execute("SELECT face_id, person_id FROM rejections").fetchall())
+
+    def faces_of(self, person_id: int) -> list[int]:
+        rows = self.db.execute(
+            "SELECT face_id FROM assignments WHERE person_id = ? ORDER BY face_id", (person_id,)
+        )
+        return [r[0] for r in rows]
+
+    def faces_with_photos(self, person_id: int) -> list[tuple[int, str]]:
+        """(face id, photo path) of a person's faces, by path."""
+        rows = self.db.execute(
+            "SELECT f.id, ph.path FROM assignments a JOIN faces f ON f.id = a.face_id "
+            "JOIN photos ph ON ph.id = f.photo_id WHERE a.person_id = ? ORDER BY ph.path, f.id",
+            (person_id,),
+        ).fetchall()
+        return [(r[0], from_db(r[1])) for r in rows]
+
+    def existing_faces(self, face_ids: Sequence[int]) -> set[int]:
+        found: set[int] = set()
+        ids = list(face_ids)
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            q = f"SELECT id FROM faces WHERE id IN ({','.join('?' * len(chunk))})"
+            found |= {r[0] for r in self.db.execute(q, chunk)}
+        return found
+
+    # -- writes (inside the caller's transaction) ------------------------------------------
+    def new_person(self, name: str | None = None, confirmed: bool = False) -> int:
+        cur = self.db.execute(
+            "INSERT INTO persons (encoder_id, name, confirmed, created) VALUES (?, ?, ?, ?)",
+            (self.encoder_id, name, int(confirmed), time.time()),
+        )
+        return int(cur.lastrowid or 0)
+
+    def replace_clustered(self, assigned: dict[int, int]) -> None:
+        """Replace every assignment the clustering made (the user's stay) and drop the
+        unnamed persons left without faces."""
+        self.db.execute(
+            "DELETE FROM assignments WHERE encoder_id = ? AND manual = 0", (self.encoder_id,)
+        )
+        self.db.executemany(
+            "INSERT OR IGNORE INTO assignments (face_id, encoder_id, person_id, manual) "
+            "VALUES (?, ?, ?, 0)",
+            [(f, self.encoder_id, p) for f, p in assigned.items()],
+        )
+        self.db.execute(
+            "DELETE FROM persons WHERE encoder_id = ? AND name IS NULL AND id NOT IN "
+            "(SELECT DISTINCT person_id FROM assignments)",
+            (self.encoder_id,),
+        )
+
+    def set_name(self, person_id: int, name: str | None) -> None:
+        """Name a person (None: keep it unnamed) and mark it as the user's."""
+        self.db.execute(
+            "UPDATE persons SET name = ?, confirmed = 1 WHERE id = ?", (name, person_id)
+        )
+
+    def absorb(self, into: int, source: int) -> None:
+        """Move every face and rejection of ``source`` to ``into`` and delete ``source``."""
+        self.db.execute(
+            "UPDATE OR REPLACE assignments SET person_id = ? WHERE person_id = ?", (into, source)
+        )
+        self.db.execute(
+            "UPDATE OR IGNORE rejections SET person_id = ? WHERE person_id = ?", (into, source)
+        )
+        self.db.execute("DELETE FROM persons WHERE id = ?", (source,))
+
+    def reject(self, face_id: int, person_id: int, *, confirm: bool = True) -> None:
+        """Take the face away from the person, for good (``confirm``: the person counts
+        as corrected by the user from now on)."""
+        self.db.execute(
+            "DELETE FROM assignments WHERE face_id = ? AND encoder_id = ? AND person_id = ?",
+            (face_id, self.encoder_id, person_id),
+        )
+        self.db.execute("INSERT OR IGNORE INTO rejections VALUES (?, ?)", (face_id, person_id))
+        if confirm:
+            self.db.execute("UPDATE persons SET confirmed = 1 WHERE id = ?", (person_id,))
+
+    def place(self, face_id: int, person_id: int) -> None:
+        """Put the face on the person, for good (the user's placement)."""
+        self.db.execute(
+            "DELETE FROM rejections WHERE face_id = ? AND person_id = ?", (face_id, person_id)
+        )
+        self.db.execute(
+            "INSERT OR REPLACE INTO assignments (face_id, encoder_id, person_id, manual) "
+            "VALUES (?, ?, ?, 1)",
+            (face_id, self.encoder_id, person_id),
+        )
+        self.db.execute("UPDATE persons SET confirmed = 1 WHERE id = ?", (person_id,))
