@@ -9,39 +9,20 @@ from typing import Annotated, Any
 import typer
 
 from .. import config
-from ..cluster import DEFAULT_METHOD
 from ..display import safe
 from ..errors import FaceclusterError
 from ..pathcodec import shown
 from ..registry import or_list
 from ..writers import LAYOUTS, WRITERS
 from .app import app
-from .options import (
-    DEFAULT_LINKAGE,
-    DbOption,
-    JsonOption,
-    LinkageOption,
-    MethodOption,
-    MinClusterOption,
-    MinSamplesOption,
-    ModelOption,
-    QuietOption,
-    ThresholdOption,
-    WeightsOption,
-    check_method,
-)
+from .options import CLUSTERING, Shared, shared
 from .output import emit_json, handles_errors
 
 
 @app.command()
 @handles_errors()
+@shared("db", *CLUSTERING, "model", "weights", "as_json", "quiet")
 def group(
-    db: DbOption = None,
-    method: MethodOption = DEFAULT_METHOD,
-    threshold: ThresholdOption = None,
-    linkage: LinkageOption = DEFAULT_LINKAGE,
-    min_cluster_size: MinClusterOption = 2,
-    min_samples: MinSamplesOption = None,
     out: Annotated[
         Path | None,
         typer.Option(
@@ -86,10 +67,8 @@ def group(
             "and save nothing.",
         ),
     ] = False,
-    model: ModelOption = "auto",
-    weights: WeightsOption = None,
-    as_json: JsonOption = False,
-    quiet: QuietOption = False,
+    *,
+    opts: Shared,
 ) -> None:
     """Group the cached faces into persons.
 
@@ -109,7 +88,7 @@ def group(
     from ..group import threshold_warning
     from ..writers import WriteOptions, output_targets, write_outputs
 
-    check_method(method, linkage)
+    clustering = opts.clustering()
     if layout not in LAYOUTS:
         raise FaceclusterError(f"--layout must be {or_list(LAYOUTS)}")
     targets = output_targets({"folders": out, "report": report, "html": html}, write or ())
@@ -118,19 +97,14 @@ def group(
         raise FaceclusterError(
             f"--dry-run saves and writes nothing: drop --out/--report/--html{more}"
         )
-    protect = database_files(db or config.default_db_path())
+    protect = database_files(opts.db or config.default_db_path())
     check_output_targets(targets, protect)
     with FaceIndex(
-        db, model=model, weights=weights, create=False, write=not dry_run, check=True
+        opts.db, model=opts.model, weights=opts.weights, create=False, write=not dry_run,
+        check=True,
     ) as index:
-        settings = index.settings(
-            method=method,
-            threshold=threshold,
-            linkage=linkage,
-            min_cluster_size=min_cluster_size,
-            min_samples=min_samples,
-        )
-        uses_threshold = "threshold" in METHODS.get(method).uses
+        settings = index.settings(**clustering)
+        uses_threshold = "threshold" in METHODS.get(settings.method).uses
         warning = (
             threshold_warning(index.model, settings.threshold, index.threshold)
             if uses_threshold
@@ -144,12 +118,12 @@ def group(
     kept = found or []
     if found is not None:
         outputs["kept"] = [shown(p) for p in kept]  # JSON: the path, not UTF-8 as \xNN
-    if kept and not quiet:
+    if kept and not opts.quiet:
         _say_kept(kept)
     summary = result.summary() | outputs
-    if as_json:
+    if opts.as_json:
         emit_json(summary)
-    elif not quiet:
+    elif not opts.quiet:
         _render_group(summary)
 
 

@@ -9,17 +9,19 @@ import typer
 
 from ..display import safe
 from .app import app
-from .options import JsonOption
+from .options import Shared, shared
 from .output import emit_json, handles_errors
 
 
 @app.command()
 @handles_errors()
+@shared("as_json")
 def models(
     weights: Annotated[
         Path | None, typer.Option(help="FaceNet weights file to check.", show_default=False)
     ] = None,
-    as_json: JsonOption = False,
+    *,
+    opts: Shared,
 ) -> None:
     """List the encoders: embedding size, default threshold, whether each works offline."""
     from ..api import available_encoders
@@ -36,7 +38,7 @@ def models(
         }
         for e in available_encoders(weights)
     ]
-    if as_json:
+    if opts.as_json:
         emit_json(rows)
         return
     from rich.console import Console

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -11,7 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from .. import config
-from ..cluster import LINKAGES, METHODS
+from ..cluster import DEFAULT_METHOD, LINKAGES, METHODS
 from ..encoders import AUTO, ENCODERS
 from ..registry import or_list
 
@@ -83,39 +84,84 @@ def check_method(method: str, linkage: str) -> None:
         raise FaceclusterError(f"--linkage must be {or_list(LINKAGES)}")
 
 
-# The options that say which face database and encoder a command uses.
-STORE_OPTIONS: list[tuple[str, Any, Any]] = [
-    ("db", DbOption, None),
-    ("model", ModelOption, "auto"),
-    ("weights", WeightsOption, None),
-    ("as_json", JsonOption, False),
-]
+# Every option more than one command takes, declared once: name -> (declaration, default).
+CATALOG: dict[str, tuple[Any, Any]] = {
+    "db": (DbOption, None),
+    "method": (MethodOption, DEFAULT_METHOD),
+    "threshold": (ThresholdOption, None),
+    "linkage": (LinkageOption, DEFAULT_LINKAGE),
+    "min_cluster_size": (MinClusterOption, 2),
+    "min_samples": (MinSamplesOption, None),
+    "model": (ModelOption, "auto"),
+    "weights": (WeightsOption, None),
+    "device": (DeviceOption, Device.auto),
+    "as_json": (JsonOption, False),
+    "quiet": (QuietOption, False),
+}
+STORE = ("db", "model", "weights", "as_json")
+CLUSTERING = ("method", "threshold", "linkage", "min_cluster_size", "min_samples")
 
 
-def store_parameters() -> list[inspect.Parameter]:
-    """The store options as keyword-only parameters of a command's signature."""
-    return [
-        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=ann)
-        for name, ann, default in STORE_OPTIONS
-    ]
+@dataclass
+class Shared:
+    """The shared options a command was given (see :func:`shared`)."""
+
+    db: Path | None = None
+    method: str = DEFAULT_METHOD
+    threshold: float | None = None
+    linkage: str = DEFAULT_LINKAGE
+    min_cluster_size: int = 2
+    min_samples: int | None = None
+    model: str = "auto"
+    weights: Path | None = None
+    device: str = "auto"
+    as_json: bool = False
+    quiet: bool = False
+
+    def clustering(self) -> dict[str, Any]:
+        """The clustering settings given (FaceIndex.settings takes them)."""
+        check_method(self.method, self.linkage)
+        return {name: getattr(self, name) for name in CLUSTERING}
 
 
-def pop_store(kwargs: dict[str, Any]) -> dict[str, Any]:
-    """Take the store options out of a command's keyword arguments."""
-    return {name: kwargs.pop(name) for name, _, _ in STORE_OPTIONS}
+def shared(*names: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Give a command the shared options ``names`` (after its own), passed to it as one
+    ``opts: Shared`` argument: each is declared once, in CATALOG."""
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        def command(*args: Any, **kwargs: Any) -> Any:
+            given = {name: kwargs.pop(name) for name in names}
+            if isinstance(given.get("device"), Device):
+                given["device"] = given["device"].value
+            return fn(*args, opts=Shared(**given), **kwargs)
+
+        command.__signature__ = command_signature(fn, names)  # type: ignore[attr-defined]
+        command.__annotations__ = {}
+        command.__name__, command.__doc__ = fn.__name__, fn.__doc__
+        command.__module__ = fn.__module__
+        return command
+
+    return decorate
 
 
-def command_signature(
-    fn: Callable[..., Any], drop: str, lead: list[inspect.Parameter] | None = None
-) -> inspect.Signature:
-    """``fn``'s parameters without ``drop``, after ``lead`` and before the store options:
-    the signature Typer reads to build the command line."""
+def command_signature(fn: Callable[..., Any], names: tuple[str, ...]) -> inspect.Signature:
+    """``fn``'s own parameters (not ``opts``, nor ``people`` which the people commands
+    get from their caller), then the shared options ``names``: what Typer reads."""
     own = []
     for name, p in inspect.signature(fn).parameters.items():
-        if name == drop:  # given by the caller, not the command line (may be a type-only name)
+        if name in ("opts", "people") or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
             continue
         ann = p.annotation
         if isinstance(ann, str):
             ann = eval(ann, fn.__globals__)  # noqa: S307  (our own annotations, as Typer does)
         own.append(p.replace(annotation=ann))
-    return inspect.Signature([*(lead or []), *own, *store_parameters()])
+    extra = [
+        inspect.Parameter(
+            name,
+            inspect.Parameter.KEYWORD_ONLY,
+            default=CATALOG[name][1],
+            annotation=CATALOG[name][0],
+        )
+        for name in names
+    ]
+    return inspect.Signature([*own, *extra])

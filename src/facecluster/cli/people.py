@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import inspect
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -13,14 +13,7 @@ import typer
 from ..display import safe
 from ..pathcodec import shown
 from .app import app
-from .options import (
-    DbOption,
-    JsonOption,
-    ModelOption,
-    WeightsOption,
-    command_signature,
-    pop_store,
-)
+from .options import STORE, Shared, command_signature, shared
 from .output import emit_json, handles_errors, say
 
 if TYPE_CHECKING:
@@ -42,18 +35,24 @@ FacesArg = Annotated[
 ]
 
 
-def _merged(ctx: typer.Context, store: dict[str, Any]) -> dict[str, Any]:
+def _merged(ctx: typer.Context, opts: Shared) -> Shared:
     """The store options given to this subcommand, else to 'people' itself."""
-    parent = (ctx.parent.obj if ctx.parent is not None else None) or {}
-    return {k: v if v not in (None, False, "auto") else parent.get(k, v) for k, v in store.items()}
+    parent = ctx.parent.obj if ctx.parent is not None else None
+    if not isinstance(parent, Shared):
+        return opts
+    given = {k: getattr(opts, k) for k in STORE}
+    return replace(
+        opts,
+        **{k: getattr(parent, k) for k, v in given.items() if v in (None, False, "auto")},
+    )
 
 
 @contextmanager
-def _people(store: dict[str, Any], *, write: bool) -> Iterator[People]:
+def _people(opts: Shared, *, write: bool) -> Iterator[People]:
     from ..api import FaceIndex
 
     with FaceIndex(
-        store["db"], model=store["model"], weights=store["weights"], create=False, write=write
+        opts.db, model=opts.model, weights=opts.weights, create=False, write=write
     ) as index:
         yield index.people
 
@@ -65,16 +64,20 @@ def people_command(
     options (--db, --model, --weights, --json) and the error handling they all share."""
 
     def register(fn: Callable[..., tuple[str, object]]) -> Callable[..., Any]:
-        def command(ctx: typer.Context, **kwargs: Any) -> None:
-            store = _merged(ctx, pop_store(kwargs))
-            with _people(store, write=write) as people:
+        @shared(*STORE)
+        def command(ctx: typer.Context, *, opts: Shared, **kwargs: Any) -> None:
+            given = _merged(ctx, opts)
+            with _people(given, write=write) as people:
                 text, obj = fn(people, **kwargs)
-            say(store["as_json"], text, obj)
+            say(given.as_json, text, obj)
 
-        ctx = inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD,
-                                annotation=typer.Context)
-        command.__signature__ = command_signature(fn, "people", [ctx])  # type: ignore[attr-defined]
-        command.__annotations__ = {}
+        sig = command.__signature__  # type: ignore[attr-defined]
+        own = command_signature(fn, ())
+        ctx = sig.parameters["ctx"].replace(annotation=typer.Context)
+        store = [p for p in sig.parameters.values() if p.kind is p.KEYWORD_ONLY]
+        command.__signature__ = sig.replace(  # type: ignore[attr-defined]
+            parameters=[ctx, *own.parameters.values(), *store]
+        )
         command.__name__, command.__doc__ = fn.__name__, fn.__doc__
         people_app.command(name)(handles_errors()(command))
         return fn
@@ -84,20 +87,15 @@ def people_command(
 
 @people_app.callback()
 @handles_errors()
-def people_list(
-    ctx: typer.Context,
-    db: DbOption = None,
-    model: ModelOption = "auto",
-    weights: WeightsOption = None,
-    as_json: JsonOption = False,
-) -> None:
+@shared(*STORE)
+def people_list(ctx: typer.Context, *, opts: Shared) -> None:
     """List persons: id, name, faces, photos (largest first)."""
-    ctx.obj = {"db": db, "model": model, "weights": weights, "as_json": as_json}
+    ctx.obj = opts
     if ctx.invoked_subcommand is not None:
         return
-    with _people(ctx.obj, write=False) as people:
+    with _people(opts, write=False) as people:
         persons = people.persons()
-    if as_json:
+    if opts.as_json:
         emit_json(
             [{"id": p.id, "name": p.name, "faces": p.faces, "photos": p.photos} for p in persons]
         )

@@ -14,15 +14,7 @@ from .. import config
 from ..display import safe
 from ..errors import EXIT_FAILED
 from .app import app
-from .options import (
-    DbOption,
-    Device,
-    DeviceOption,
-    JsonOption,
-    ModelOption,
-    QuietOption,
-    WeightsOption,
-)
+from .options import Shared, shared
 from .output import emit_json, handles_errors, stderr
 
 if TYPE_CHECKING:
@@ -31,14 +23,11 @@ if TYPE_CHECKING:
 
 @app.command()
 @handles_errors()
+@shared("db", "model", "weights", "device", "as_json", "quiet")
 def scan(
     paths: Annotated[
         list[Path], typer.Argument(help="Photo folders or files.", show_default=False)
     ],
-    db: DbOption = None,
-    model: ModelOption = "auto",
-    weights: WeightsOption = None,
-    device: DeviceOption = Device.auto,
     batch_size: Annotated[
         int, typer.Option(min=1, help="Photos per model batch and per database commit.")
     ] = config.DEFAULT_BATCH_SIZE,
@@ -61,8 +50,8 @@ def scan(
             "embed, database (--json always has it under 'timings')."
         ),
     ] = False,
-    as_json: JsonOption = False,
-    quiet: QuietOption = False,
+    *,
+    opts: Shared,
 ) -> None:
     """Detect, align and embed every face under PATHS and cache them.
 
@@ -75,11 +64,14 @@ def scan(
     from ..api import FaceIndex, check_paths
 
     check_paths(paths)  # before the database is made
-    with FaceIndex(db, model=model, weights=weights, device=device.value, check=True) as index:
+    quiet, as_json = opts.quiet, opts.as_json
+    with FaceIndex(
+        opts.db, model=opts.model, weights=opts.weights, device=opts.device, check=True
+    ) as index:
         index.cache.lock()  # before anything slow: a second scan is refused at once
         index.identity  # noqa: B018  (a missing model file is an error before any output)
         if not quiet:
-            announce_model(model, index.model, index.spec.dim)
+            announce_model(opts.model, index.model, index.spec.dim)
         with progress_bar(not (quiet or as_json)) as bar:
             stats = index.scan(
                 paths,

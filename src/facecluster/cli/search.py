@@ -9,44 +9,25 @@ from typing import Annotated
 import typer
 
 from .. import config
-from ..cluster import DEFAULT_METHOD
 from ..display import safe
 from ..errors import EXIT_FAILED, FaceclusterError
 from ..pathcodec import shown
 from .app import app
-from .options import (
-    DEFAULT_LINKAGE,
-    DbOption,
-    Device,
-    DeviceOption,
-    JsonOption,
-    LinkageOption,
-    MethodOption,
-    MinClusterOption,
-    MinSamplesOption,
-    ModelOption,
-    QuietOption,
-    ThresholdOption,
-    WeightsOption,
-    check_method,
-)
+from .options import CLUSTERING, Shared, shared
 from .output import emit_json, handles_errors
 
 
 @app.command()
 @handles_errors()
+@shared("threshold", "model", "weights", "device", "as_json", "quiet")
 def verify(
     photo_a: Annotated[Path, typer.Argument(help="First photo.", show_default=False)],
     photo_b: Annotated[Path, typer.Argument(help="Second photo.", show_default=False)],
-    threshold: ThresholdOption = None,
     face: Annotated[
         int, typer.Option(min=1, help="Which face of each photo, by size: 1 = the largest.")
     ] = 1,
-    model: ModelOption = "auto",
-    weights: WeightsOption = None,
-    device: DeviceOption = Device.auto,
-    as_json: JsonOption = False,
-    quiet: QuietOption = False,
+    *,
+    opts: Shared,
 ) -> None:
     """Are two photos of the same person? Compares the largest face of each.
 
@@ -55,10 +36,10 @@ def verify(
     from ..api import verify as verify_faces
 
     v = verify_faces(
-        photo_a, photo_b, model=model, weights=weights, device=device.value,
-        threshold=threshold, face=face,
+        photo_a, photo_b, model=opts.model, weights=opts.weights, device=opts.device,
+        threshold=opts.threshold, face=face,
     )
-    if as_json:
+    if opts.as_json:
         emit_json(
             {
                 "same": v.same,
@@ -71,7 +52,7 @@ def verify(
                 "box_b": [round(float(x), 1) for x in v.face_b.box],
             }
         )
-    elif not quiet:
+    elif not opts.quiet:
         verdict = "same person" if v.same else "different people"
         print(f"{verdict}: distance {v.distance:.4f} (threshold {v.threshold:g}, {safe(v.model)})")
     if not v.same:
@@ -80,17 +61,14 @@ def verify(
 
 @app.command()
 @handles_errors()
+@shared("db", "threshold", "model", "weights", "device", "as_json")
 def find(
     query: Annotated[
         Path, typer.Argument(help="A photo of the person to look for.", show_default=False)
     ],
-    db: DbOption = None,
     k: Annotated[int, typer.Option("-k", "--top", min=1, help="How many photos.")] = 10,
-    threshold: ThresholdOption = None,
-    model: ModelOption = "auto",
-    weights: WeightsOption = None,
-    device: DeviceOption = Device.auto,
-    as_json: JsonOption = False,
+    *,
+    opts: Shared,
 ) -> None:
     """Photos in the index whose faces are nearest to the query's largest face.
 
@@ -99,13 +77,13 @@ def find(
     from ..api import FaceIndex
 
     with FaceIndex(
-        db, model=model, weights=weights, device=device.value, create=False, write=False,
-        check=True,
+        opts.db, model=opts.model, weights=opts.weights, device=opts.device, create=False,
+        write=False, check=True,
     ) as index:
-        t = index.threshold if threshold is None else threshold
+        t = index.threshold if opts.threshold is None else opts.threshold
         hits = index.find(query, k=k, threshold=t)
         name = index.model
-    if as_json:
+    if opts.as_json:
         emit_json(
             {
                 "query": shown(query),
@@ -133,6 +111,7 @@ def find(
 
 @app.command("eval")
 @handles_errors()
+@shared(*CLUSTERING, "model", "weights", "device", "as_json", "quiet")
 def eval_(
     directory: Annotated[Path, typer.Argument(help="One folder per identity.", show_default=False)],
     db: Annotated[
@@ -144,22 +123,14 @@ def eval_(
             "eval.db, kept apart from your library].",
         ),
     ] = None,
-    method: MethodOption = DEFAULT_METHOD,
-    threshold: ThresholdOption = None,
-    linkage: LinkageOption = DEFAULT_LINKAGE,
-    min_cluster_size: MinClusterOption = 2,
-    min_samples: MinSamplesOption = None,
     sweep: Annotated[
         str | None,
         typer.Option(
             help="Thresholds START:STOP:STEP to try; prints each and the best.", show_default=False
         ),
     ] = None,
-    model: ModelOption = "auto",
-    weights: WeightsOption = None,
-    device: DeviceOption = Device.auto,
-    as_json: JsonOption = False,
-    quiet: QuietOption = False,
+    *,
+    opts: Shared,
 ) -> None:
     """Measure clustering and verification against folder labels.
 
@@ -178,18 +149,12 @@ def eval_(
         thresholds = parse_sweep(sweep) if sweep else None
     except ValueError as err:
         raise FaceclusterError(str(err)) from None
-    check_method(method, linkage)
+    clustering = opts.clustering()
     db_path = db or config.data_dir() / "eval.db"
-    with FaceIndex(db_path, model=model, weights=weights, device=device.value) as index:
-        with progress_bar(not (quiet or as_json)) as bar:
+    with FaceIndex(db_path, model=opts.model, weights=opts.weights, device=opts.device) as index:
+        with progress_bar(not (opts.quiet or opts.as_json)) as bar:
             lab = index.labelled(directory, bar)
-        settings = index.settings(
-            method=method,
-            threshold=threshold,
-            linkage=linkage,
-            min_cluster_size=min_cluster_size,
-            min_samples=min_samples,
-        )
+        settings = index.settings(**clustering)
         name = index.model
     try:
         result = assess(lab, settings)
@@ -198,9 +163,9 @@ def eval_(
     except ValueError as err:  # a labelled set too small to score
         raise FaceclusterError(str(err)) from None
     result["model"] = name
-    if as_json:
+    if opts.as_json:
         emit_json(result)
-    elif not quiet:
+    elif not opts.quiet:
         from ..eval_render import render_eval
 
         render_eval(result)

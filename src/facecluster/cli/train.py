@@ -11,7 +11,7 @@ import typer
 from .. import config
 from ..display import safe
 from .app import app
-from .options import DbOption, Device, DeviceOption, JsonOption, QuietOption, WeightsOption
+from .options import Shared, shared
 from .output import emit_json, handles_errors, stderr
 
 
@@ -34,6 +34,7 @@ class ValBy(StrEnum):
 
 @app.command()
 @handles_errors("interrupted: the last finished epoch is saved; add --resume to continue")
+@shared("db", "weights", "device", "as_json", "quiet")
 def train(
     directory: Annotated[
         Path, typer.Argument(help="One folder per identity (as eval reads).", show_default=False)
@@ -61,8 +62,6 @@ def train(
             "finetune starts from (facenet-vggface2 or facenet-casia)."
         ),
     ] = "auto",
-    db: DbOption = None,
-    weights: WeightsOption = None,
     identities_per_batch: Annotated[
         int, typer.Option("--identities-per-batch", "-P", min=2, help="P identities a batch.")
     ] = 16,
@@ -113,9 +112,8 @@ def train(
     resume: Annotated[
         bool, typer.Option(help="Continue from OUT.ckpt (same data and settings).")
     ] = False,
-    device: DeviceOption = Device.auto,
-    as_json: JsonOption = False,
-    quiet: QuietOption = False,
+    *,
+    opts: Shared,
 ) -> None:
     """Train an encoder on labelled faces with the triplet loss and online mining.
 
@@ -144,23 +142,23 @@ def train(
         seed=seed,
         hidden=hidden,
     )
-    with _Bar(stderr(), not (quiet or as_json)) as bar:
+    with _Bar(stderr(), not (opts.quiet or opts.as_json)) as bar:
         result = train_encoder(
             directory,
             out,
             cfg,
             base=base,
-            db=db,
-            weights=weights,
+            db=opts.db,
+            weights=opts.weights,
             resume=resume,
-            device=device.value,
+            device=opts.device,
             progress=bar,
             prepare=bar.prepare,
             scan_progress=lambda p: bar.prepare(p.done, p.total),
         )
-    if as_json:
+    if opts.as_json:
         emit_json(result.as_dict())
-    elif not quiet:
+    elif not opts.quiet:
         render(result)
 
 
