@@ -7,7 +7,8 @@ import sys
 
 COMMANDS = [[], ["scan"], ["group"], ["people"], ["people", "name"], ["people", "merge"],
             ["people", "split"], ["people", "move-face"], ["people", "remove-face"],
-            ["people", "show"], ["people", "undo"], ["people", "history"], ["verify"], ["find"], ["eval"], ["train"], ["models"]]
+            ["people", "show"], ["people", "undo"], ["people", "history"], ["verify"],
+            ["find"], ["eval"], ["train"], ["models"]]
 
 
 def main() -> None:

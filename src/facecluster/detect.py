@@ -14,8 +14,7 @@ from typing import Protocol
 
 import numpy as np
 
-from .mtcnn import Timings
-from .records import Face
+from .records import Face, Timings
 from .registry import Ref, Registry, load_ref
 
 # MTCNN's last stage outputs a face probability; below this we call it a false positive

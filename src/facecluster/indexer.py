@@ -30,9 +30,9 @@ from .cache import (
 from .detect import FaceDetector, scale_face
 from .encoders import Encoder
 from .errors import ImageError
-from .mtcnn import Timings
-from .records import DecodedPhoto, Face, Failure, FileEntry, ScanProgress, ScanStats
-from .scan import Plan, plan, walk
+from .planner import Plan, plan
+from .records import DecodedPhoto, Face, Failure, FileEntry, ScanProgress, ScanStats, Timings
+from .scan import walk
 
 ProgressFn = Callable[[ScanProgress], None]
 

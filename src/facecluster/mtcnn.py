@@ -20,10 +20,11 @@ Torch is imported inside the functions so that importing this module stays cheap
 from __future__ import annotations
 
 import time
-from collections.abc import MutableMapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from .records import Timings
 
 if TYPE_CHECKING:
     import torch
@@ -35,7 +36,6 @@ FACTOR = 0.709
 LEVEL_PAD = 10
 _CHUNK = 512  # R-/O-net batch: bounds memory on photos with thousands of candidates
 
-Timings = MutableMapping[str, float]
 
 
 class Mtcnn:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from .pathcodec import shown
+
+# Seconds per pipeline stage, accumulated by the detector and the indexer.
+Timings = MutableMapping[str, float]
 
 
 @dataclass(frozen=True)

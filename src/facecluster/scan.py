@@ -1,13 +1,12 @@
-"""Walk photo trees: which files are images, and which of them changed since the last scan."""
+"""Walk photo trees: which files are images. Knows no database: comparing what the walk
+found with the index is planner.py's job."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from .cache import STATUS_FAILED, PhotoRow
 from .errors import FaceclusterError
 from .imageio import IMAGE_EXTENSIONS, NON_IMAGE_EXTENSIONS, looks_like_image
 from .records import Failure, FileEntry
@@ -89,47 +88,3 @@ def walk(
                 except OSError as exc:
                     missing.append(Failure(e.path, f"cannot read: {exc.strerror or exc}"))
             stack.extend(reversed(subdirs))
-
-
-@dataclass
-class Plan:
-    """What a scan has to do with each file found."""
-
-    read: list[FileEntry] = field(default_factory=list)  # new or changed: decode + detect
-    new: set[str] = field(default_factory=set)
-    embed: list[tuple[FileEntry, int]] = field(default_factory=list)  # known faces, no vectors
-    unchanged: int = 0
-    total: int = 0
-    seen: set[str] = field(default_factory=set)
-
-
-def plan(
-    entries: Iterable[FileEntry],
-    index: dict[str, PhotoRow],
-    missing_embeddings: set[int],
-    rescan: bool = False,
-) -> Plan:
-    p = Plan()
-    for entry in entries:
-        key = str(entry.path)
-        if key in p.seen:
-            continue
-        p.seen.add(key)
-        p.total += 1
-        row = index.get(key)
-        same = (
-            row is not None
-            and row.size == entry.size
-            and row.mtime_ns == entry.mtime_ns
-            and row.status != STATUS_FAILED
-        )
-        if row is not None and same and not rescan:
-            if row.id in missing_embeddings:
-                p.embed.append((entry, row.id))
-            else:
-                p.unchanged += 1
-        else:
-            p.read.append(entry)
-            if row is None:
-                p.new.add(key)
-    return p

@@ -1,0 +1,207 @@
+"""The scan pipeline at its seams, in milliseconds: walk, plan, the indexer and the
+storage writes with a fake detector and encoder on small generated images. (The real
+detector and encoder run end to end in the CLI tests, on real photos.)"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from facecluster.cache import FaceCache
+from facecluster.indexer import Indexer
+from facecluster.planner import plan
+from facecluster.records import Face
+from facecluster.scan import walk
+
+IDENTITY_A = {"name": "fake-a", "dim": 3, "weights_sha256": "a", "preprocessing": "none"}
+IDENTITY_B = {"name": "fake-b", "dim": 3, "weights_sha256": "b", "preprocessing": "none"}
+
+
+class FakeDetector:
+    """A face is a white 20 x 20 square on the left half of a 100 x 100 image: one for
+    each of the rows 0, 30 and 60 where the pixel (5, row + 5) is white."""
+
+    device = "cpu"
+
+    def __init__(self) -> None:
+        self.images = 0
+
+    def detect(self, images, min_sizes=None, timings=None):
+        self.images += len(images)
+        out = []
+        for img in images:
+            k = img.shape[0] / 100  # the pipeline may shrink or grow the image
+            faces = []
+            for row in (0, 30, 60):
+                if img[int((row + 5) * k), int(5 * k)].mean() > 200:
+                    box = np.array([0, row, 20, row + 20], np.float32) * k
+                    lm = np.tile(box[:2] + 10 * k, (5, 1)).astype(np.float32)
+                    faces.append(Face(box=box, landmarks=lm, prob=0.99))
+            out.append(faces)
+        return out
+
+
+class FakeEncoder:
+    """The embedding of a face is the colour of the right half of its photo, normalised."""
+
+    def __init__(self, identity: dict[str, object]) -> None:
+        self.identity = identity
+        self.name, self.dim = str(identity["name"]), 3
+        self.chips = 0
+
+    def prepare(self, image: np.ndarray, face: Face) -> np.ndarray:
+        return image[:, image.shape[1] * 3 // 4].astype(np.float32).mean(axis=0)
+
+    def embed(self, chips):
+        self.chips += len(chips)
+        x = np.asarray(chips, np.float32).reshape(len(chips), 3) + 1.0
+        return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def photo(path: Path, faces: int, colour: tuple[int, int, int]) -> Path:
+    img = np.zeros((100, 100, 3), np.uint8)
+    img[:, 50:] = colour
+    for row in (0, 30, 60)[:faces]:
+        img[row : row + 20, 0:20] = 255
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(img).save(path)
+    return path
+
+
+class Scanner:
+    """An index with fake models that counts how often the models run."""
+
+    def __init__(self, db: Path, identity: dict[str, object] = IDENTITY_A) -> None:
+        self.cache = FaceCache(db)
+        self.identity = identity
+        self.detector = FakeDetector()
+        self.encoder = FakeEncoder(identity)
+        self.loads = 0
+
+    def models(self):
+        self.loads += 1
+        return self.detector, self.encoder
+
+    def scan(self, *roots: Path, **options):
+        indexer = Indexer(self.cache, self.identity, self.models, batch_size=2, **options)
+        return indexer.scan(list(roots))
+
+
+@pytest.fixture()
+def library(tmp_path: Path) -> Path:
+    lib = tmp_path / "lib"
+    photo(lib / "a" / "one.png", 1, (200, 0, 0))
+    photo(lib / "a" / "two.png", 2, (0, 200, 0))
+    photo(lib / "b" / "none.png", 0, (0, 0, 200))
+    (lib / "b" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    (lib / "b" / "notes.txt").write_text("not a photo")
+    return lib
+
+
+def test_walk_finds_images_by_content_and_skips_hidden_and_output_folders(library: Path):
+    (library / ".hidden").mkdir()
+    photo(library / ".hidden" / "x.png", 1, (1, 1, 1))
+    photo(library / "out" / "y.png", 1, (1, 1, 1))
+    (library / "out" / ".facecluster-output").write_text("{}")
+    found = sorted(e.path.relative_to(library).as_posix() for e in walk([library]))
+    assert found == ["a/one.png", "a/two.png", "b/broken.jpg", "b/none.png"]
+
+
+def test_plan_sorts_files_into_new_changed_and_unchanged(library: Path, tmp_path: Path):
+    s = Scanner(tmp_path / "f.db")
+    s.scan(library)
+    index = s.cache.photo_index()
+    os.utime(library / "a" / "one.png", ns=(1, 1))
+    p = plan(walk([library]), index, set())
+    assert {e.path.name for e in p.read} == {"one.png", "broken.jpg"}  # changed; failed before
+    assert p.unchanged == 2 and p.total == 4 and not p.new
+
+
+def test_first_scan_then_unchanged_rescan_loads_no_model(library: Path, tmp_path: Path):
+    s = Scanner(tmp_path / "f.db")
+    first = s.scan(library)
+    assert (first.photos_new, first.faces, first.no_face, first.photos_failed) == (3, 3, 1, 1)
+    assert first.failures[0].path.endswith("broken.jpg")
+    assert s.loads == 1 and s.encoder.chips == 3
+    again = Scanner(tmp_path / "f.db").scan(library)
+    assert again.photos_unchanged == 3 and again.embeddings_computed == 0
+    assert again.photos_failed == 1  # the broken file is tried again
+
+
+def test_moved_and_copied_photos_reuse_their_faces_without_a_model(library, tmp_path):
+    s = Scanner(tmp_path / "f.db")
+    s.scan(library)
+    shutil.move(library / "a" / "two.png", library / "b" / "two-moved.png")
+    shutil.copy2(library / "a" / "one.png", library / "b" / "one-copy.png")
+    (library / "b" / "broken.jpg").unlink()
+    t = Scanner(tmp_path / "f.db")
+    stats = t.scan(library)
+    assert stats.photos_moved == 1 and stats.photos_removed == 1
+    assert t.loads == 0 and stats.faces == 4
+
+
+def test_a_changed_photo_keeps_the_ids_of_faces_still_there(library, tmp_path):
+    s = Scanner(tmp_path / "f.db")
+    s.scan(library)
+    before = {f.id for f in s.cache.faces_of(s.cache.photo_index()[str(library / "a/two.png")].id)}
+    photo(library / "a" / "two.png", 3, (0, 200, 0))  # a third face appears
+    stats = Scanner(tmp_path / "f.db").scan(library)
+    after = s.cache.faces_of(s.cache.photo_index()[str(library / "a/two.png")].id)
+    assert stats.photos_changed == 1 and len(after) == 3
+    assert before < {f.id for f in after}
+
+
+def test_a_second_encoder_embeds_cached_faces_without_detecting_again(library, tmp_path):
+    Scanner(tmp_path / "f.db").scan(library)
+    b = Scanner(tmp_path / "f.db", IDENTITY_B)
+    stats = b.scan(library)
+    assert stats.photos_reembedded == 2 and b.detector.images == 0 and b.encoder.chips == 3
+    enc = b.cache.encoder_id(IDENTITY_B, register=False)
+    assert enc is not None and b.cache.count_faces(enc) == 3
+
+
+def test_a_photo_that_cannot_be_read_any_more_keeps_its_faces(library, tmp_path):
+    s = Scanner(tmp_path / "f.db")
+    s.scan(library)
+    (library / "a" / "one.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    stats = Scanner(tmp_path / "f.db").scan(library)
+    assert stats.photos_failed == 2 and stats.faces == 3
+    assert any("kept what the last scan found" in f.error for f in stats.failures)
+
+
+def test_an_empty_folder_hides_nothing_it_held(library, tmp_path):
+    s = Scanner(tmp_path / "f.db")
+    s.scan(library)
+    shutil.rmtree(library / "a")
+    (library / "a").mkdir()  # a disk that is not mounted looks like this
+    stats = Scanner(tmp_path / "f.db").scan(library)
+    assert stats.photos_removed == 0 and stats.photos_unavailable == 2
+    assert [u.path for u in stats.unavailable] == [str(library / "a")]
+    (library / "a").rmdir()  # the folder itself is gone: its photos are forgotten
+    assert Scanner(tmp_path / "f.db").scan(library).photos_removed == 2
+
+
+def test_an_interrupted_scan_keeps_the_batches_it_committed(library, tmp_path):
+    s = Scanner(tmp_path / "f.db")
+    batches = 0
+    embed = s.encoder.embed
+
+    def stop_at_second_batch(chips):
+        nonlocal batches
+        batches += 1
+        if batches == 2:
+            raise KeyboardInterrupt
+        return embed(chips)
+
+    s.encoder.embed = stop_at_second_batch  # type: ignore[method-assign]
+    with pytest.raises(KeyboardInterrupt):
+        s.scan(library)
+    saved = len(s.cache.photo_index())
+    assert 1 <= saved < 4
+    resumed = Scanner(tmp_path / "f.db").scan(library)
+    assert resumed.photos_unchanged >= saved - 1 and resumed.faces == 3
