@@ -166,6 +166,6 @@ def eval_(
     if opts.as_json:
         emit_json(result)
     elif not opts.quiet:
-        from ..eval_render import render_eval
+        from .eval_render import render_eval
 
         render_eval(result)
