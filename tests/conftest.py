@@ -213,7 +213,7 @@ def dlib_encoder():
 
 # --- the fault suite -------------------------------------------------------------------
 # A test that tries a fault (a crash, a hostile input, an output pointed at a user's file)
-# declares it with the `fault` fixture; `pytest --fault-table docs/reliability.md` writes
+# declares it with the `fault` fixture; `pytest --fault-table=docs/reliability.md` writes
 # the table of cases tried and their results into the reliability page.
 
 _FAULTS: dict[str, tuple[str, str, str]] = {}
