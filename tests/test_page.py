@@ -390,7 +390,8 @@ def test_large_groupings_get_a_page_a_person(
 
 @shared
 def test_page_size_per_face_stays_under_budget(library: Path, tmp_path: Path) -> None:
-    """Each face shown costs at most HTML_BYTES_PER_FACE bytes of HTML."""
+    """Each face shown costs at most HTML_BYTES_PER_FACE bytes of HTML, each person's card,
+    heading and commands included (HTML_BYTES_PER_PERSON a person on its own)."""
     rels = [AJ1, AJ2, AJ_BIG, CLINTON, OBAMA]
     persons = tuple(
         ReportPerson(
