@@ -221,10 +221,9 @@ def people_suggest(
         ),
     ] = None,
 ) -> tuple[str, object]:
-    """Pairs of persons that may be one, the most likely first, with the command that
-    merges them.
+    """Persons that may be one: pairs, each with its merge command.
 
-    A pair is two persons with a face each within --max-distance of the other; pairs near
+    The most likely first. A pair is two persons with a face each within --max-distance of the other; pairs near
     each other rather than near everyone (blurred or tiny faces are near many) come
     first. Persons named differently are never suggested: naming a pair differently
     hides it. The page written by 'group --html' shows the same pairs side by side.
