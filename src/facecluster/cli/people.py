@@ -223,10 +223,11 @@ def people_suggest(
 ) -> tuple[str, object]:
     """Persons that may be one: pairs, each with its merge command.
 
-    The most likely first. A pair is two persons with a face each within --max-distance of the other; pairs near
-    each other rather than near everyone (blurred or tiny faces are near many) come
-    first. Persons named differently are never suggested: naming a pair differently
-    hides it. The page written by 'group --html' shows the same pairs side by side.
+    A pair is two persons with a face each within --max-distance of the other; the most
+    likely first: pairs near each other rather than near everyone (blurred or tiny faces
+    are near many). Persons named differently are never suggested: naming a pair
+    differently hides it. The page written by 'group --html' shows the same pairs side
+    by side.
     """
     found = people.suggest(max_distance, limit=limit)
     if not found:
