@@ -5,6 +5,7 @@ JavaScript on (the script's additions) and off (everything is still there)."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -148,3 +149,56 @@ def test_page_in_headless_chromium(browser: str, library: Path, tmp_path: Path) 
     assert "facecluster people merge 1 3" in quiet.codes
     shot = screenshot(browser, tmp_path, bare / "index.html", DESKTOP, "overview-no-script")
     assert photo_pixels(shot, DESKTOP).sum() > 15_000
+
+
+# What the script does, driven from a second script on a copy of the page: the results
+# go into an attribute that --dump-dom shows.
+DRIVE = """
+var out = {}, doc = document;
+var filter = doc.getElementById("filter");
+filter.value = "madonna";
+filter.dispatchEvent(new Event("input"));
+out.shown = [].filter.call(doc.querySelectorAll("[data-name]"), function (el) {
+  return !el.hidden;
+}).map(function (el) { return el.id || el.querySelector("a").getAttribute("href"); });
+filter.value = "";
+filter.dispatchEvent(new Event("input"));
+var sec = doc.getElementById("person-1");
+sec.querySelector(".tools button").click();
+var tiles = sec.querySelectorAll(".f");
+tiles[0].click(); tiles[2].click();
+out.split = [].map.call(sec.querySelectorAll(".cmds code"), function (c) {
+  return c.textContent;
+});
+out.url = location.pathname.split("/").pop();
+out.focus = [];
+for (var i = 0; i < 2; i++) {
+  doc.dispatchEvent(new KeyboardEvent("keydown", {key: "j", bubbles: true}));
+  out.focus.push(doc.activeElement.closest("section").id);
+}
+doc.body.setAttribute("data-results", JSON.stringify(out));
+"""
+
+
+def test_page_script_filters_selects_and_steps(
+    browser: str, library: Path, tmp_path: Path
+) -> None:
+    stats = write_sheet(make_grouping(library), tmp_path / "s")
+    index = stats.index.read_text("utf-8")
+    (tmp_path / "s" / "drive.js").write_text(DRIVE)
+    driven = tmp_path / "s" / "driven.html"
+    driven.write_text(index.replace("</head>", '<script src="drive.js" defer></script></head>'))
+    dom = run_chromium(browser, tmp_path / "profile", "--dump-dom", driven.as_uri())
+    body = dom.stdout.split("<body", 1)[1].split(">", 1)[0]
+    assert "data-results" in body, dom.stderr[-2000:]
+    raw = body.split('data-results="', 1)[1].split('"', 1)[0]
+    results = json.loads(raw.replace("&quot;", '"').replace("&amp;", "&"))
+    # Filtering by name keeps both Madonnas (card and section each), hides the rest.
+    assert sorted(results["shown"]) == sorted(
+        ["#person-3", "#person-4", "person-3", "person-4"]
+    ), results
+    # Selecting faces 1 and 3 fills their ids into the split and remove-face commands.
+    assert 'facecluster people split 1 1 3 --name "NAME"' in results["split"]
+    assert "facecluster people remove-face 1 3" in results["split"]
+    assert results["focus"] == ["person-1", "person-7"]  # j, j: the next person each time
+    assert dom.stdout.count('class="f sel"') == 2

@@ -1,5 +1,5 @@
 """Outputs of a grouping: per-person folders (symlink, hardlink or copy), a versioned JSON
-report (report.py) and a static HTML contact sheet (html.py).
+report (report.py) and the people page (html.py).
 
 Output folders are managed by outputs.py: each carries a manifest of what facecluster
 wrote there (the :data:`~facecluster.scan.OUTPUT_MARKER` file, so ``scan`` never reads
