@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
 COMMANDS = [[], ["scan"], ["group"], ["people"], ["people", "name"], ["people", "merge"],
             ["people", "split"], ["people", "move-face"], ["people", "remove-face"],
-            ["people", "show"], ["people", "undo"], ["people", "history"], ["verify"],
+            ["people", "show"], ["people", "suggest"], ["people", "undo"], ["people", "history"],
+            ["verify"],
             ["find"], ["eval"], ["train"], ["models"]]
+# A fixed width and no user settings; PYTHONPATH passes through, so that a checkout's
+# sources (PYTHONPATH=src) are the ones documented.
+ENV = {"COLUMNS": "100", "PATH": "/usr/bin:/bin"} | (
+    {"PYTHONPATH": os.environ["PYTHONPATH"]} if os.environ.get("PYTHONPATH") else {}
+)
 
 
 def main() -> None:
@@ -18,7 +25,7 @@ def main() -> None:
     for cmd in COMMANDS:
         out = subprocess.run([sys.executable, "-m", "facecluster", *cmd, "--help"],
                              capture_output=True, text=True, check=True,
-                             env={"COLUMNS": "100", "PATH": "/usr/bin:/bin"}).stdout
+                             env=ENV).stdout
         print(f"## facecluster {' '.join(cmd)}".rstrip() + "\n")
         print("```text\n" + out.rstrip() + "\n```\n")
 

@@ -406,17 +406,18 @@ def test_html_rerun_keeps_user_files(fault, library: Path, tmp_path: Path) -> No
     out = tmp_path / "sheet"
     write_html(make_grouping(library), out)
     (out / "notes.txt").write_text("my notes")
-    (out / "thumbs" / "face_1.jpg").unlink()
-    shutil.copy2(DEV / CLINTON, out / "thumbs" / "face_1.jpg")  # the user's own picture
-    keep = [out / "notes.txt", out / "thumbs" / "face_1.jpg"]
+    (ours,) = (out / "thumbs").glob("face_1_*.jpg")
+    ours.unlink()
+    shutil.copy2(DEV / CLINTON, ours)  # the user's own picture, under our thumbnail's name
+    keep = [out / "notes.txt", ours]
     before = {str(p): state(out)[str(p)] for p in keep}
 
     stats = write_sheet(make_grouping(library), out)
 
     assert {str(p): state(out)[str(p)] for p in keep} == before
     assert set(stats.kept) == set(keep)
-    assert "thumbs/face_1_2.jpg" in stats.index.read_text(encoding="utf-8")
-    assert "thumbs/face_1.jpg" not in stats.index.read_text(encoding="utf-8")
+    page = stats.index.read_text(encoding="utf-8")
+    assert f"thumbs/{ours.stem}_2.jpg" in page and f"thumbs/{ours.name}" not in page
     # An edited page is the user's: refused, not overwritten.
     (out / "index.html").write_text("<p>my page</p>")
     before = state(out)

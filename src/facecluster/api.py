@@ -273,6 +273,7 @@ class FaceIndex:
         """Cluster the faces into persons, keeping ids, names and corrections; with
         ``dry_run`` only say what would change."""
         from .group import group_faces
+        from .suggest import SUGGEST_FACTOR
 
         settings = settings or self.settings()
         enc = self.encoder_id
@@ -288,6 +289,7 @@ class FaceIndex:
                 settings,
                 dry_run=dry_run,
                 action=action or settings.command(),
+                suggest_within=SUGGEST_FACTOR * self.threshold,
             )
         finally:
             self.cache.unlock()
@@ -297,7 +299,7 @@ class FaceIndex:
         """The persons: list, name, merge, split, move or remove faces, undo."""
         from .people import People
 
-        return People(self.cache, self.encoder_id)
+        return People(self.cache, self.encoder_id, self.threshold)
 
     # -- search ---------------------------------------------------------------------------
     def find(

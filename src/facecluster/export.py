@@ -1,5 +1,5 @@
 """Outputs of a grouping: per-person folders (symlink, hardlink or copy), a versioned JSON
-report (report.py) and a static HTML contact sheet (html.py).
+report (report.py) and the people page (html.py).
 
 Output folders are managed by outputs.py: each carries a manifest of what facecluster
 wrote there (the :data:`~facecluster.scan.OUTPUT_MARKER` file, so ``scan`` never reads
@@ -81,6 +81,9 @@ class SheetStats:
     index: Path  # out_dir/index.html
     out_dir: Path
     kept: tuple[Path, ...] = ()  # what was there that facecluster did not write (or changed)
+    per_person: bool = False  # one page a person under people/, besides the overview
+    thumbs_made: int = 0  # thumbnails made by this run
+    thumbs_reused: int = 0  # thumbnails of the previous run that still showed the same
 
 
 def database_files(db: Path) -> tuple[Path, ...]:
@@ -208,48 +211,50 @@ def write_sheet(
     grouping: Grouping,
     out_dir: Path,
     thumb_size: int = 112,
-    max_faces_per_person: int = 60,
+    max_faces_per_person: int | None = None,
     *,
+    pages: str = "auto",
+    link_base: str | None = None,
+    full_paths: bool = False,
     progress: Progress | None = None,
     protect: Iterable[Path] = (),
 ) -> SheetStats:
-    """A static contact sheet: ``out_dir/index.html`` and ``out_dir/thumbs/``.
+    """The people page: ``out_dir/index.html`` (an overview of everyone, the persons that
+    may be one, and each person's faces, or past a size one page a person under
+    ``people/``), ``style.css``, ``page.js`` and ``thumbs/`` (see html.py).
 
-    Each person shows up to ``max_faces_per_person`` faces (the first ones given), and so
-    does the unknown section. Photos are decoded once each; one that cannot be decoded
-    gets grey placeholders. Replaces the page and thumbnails of a previous run and keeps
-    (and lists in ``SheetStats.kept``) anything else in ``out_dir``."""
-    if thumb_size < 16 or max_faces_per_person < 1:
+    ``thumb_size`` is in CSS pixels (thumbnails have twice as many); each person shows up
+    to ``max_faces_per_person`` faces (default: 60 on one page, 400 on a page of their
+    own), the most typical first and, when cut, the least typical last. Photos are
+    decoded once each, and only for thumbnails the previous run did not leave; one that
+    cannot be decoded gets grey placeholders. ``pages``: auto, one or per-person;
+    ``link_base``, ``full_paths``: html.SheetOptions. Replaces the files of a previous
+    run and keeps (and lists in ``SheetStats.kept``) anything else in ``out_dir``."""
+    if thumb_size < 16 or (max_faces_per_person is not None and max_faces_per_person < 1):
         raise OutputError("thumb_size must be at least 16 and max_faces_per_person at least 1")
+    if pages not in sheet.PAGES:
+        raise OutputError(f"pages must be one of {', '.join(sheet.PAGES)}, not {pages!r}")
+    options = sheet.SheetOptions(thumb_size, max_faces_per_person, pages, link_base, full_paths)
     names = folder_names(grouping)
 
-    def build(tree: OutputTree) -> None:
-        (tree.root / "thumbs").mkdir()
-        tree.mark("thumbs", "html")
-        shown = [p.faces[:max_faces_per_person] for p in grouping.persons]
-        shown.append(grouping.unknown[:max_faces_per_person])
-        files = sheet.make_thumbnails(
-            [f for fs in shown for f in fs],
-            tree.root / "thumbs",
-            thumb_size,
-            progress=progress,
-            taken=tree.taken("thumbs") | {OUTPUT_MARKER},
-        )
-        page = sheet.render_page(
-            grouping, names, UNKNOWN_FOLDER, files, thumb_size, max_faces_per_person
-        )
-        (tree.root / "index.html").write_text(page, encoding="utf-8")
+    def build(tree: OutputTree) -> sheet.SheetResult:
+        return sheet.build_sheet(grouping, tree, names, UNKNOWN_FOLDER, options, progress)
 
-    _, kept = write_tree(Path(out_dir), "html", build, sources=grouping.photos(), protect=protect)
+    result, kept = write_tree(
+        Path(out_dir), "html", build, sources=grouping.photos(), protect=protect
+    )
     out = Path(os.path.abspath(out_dir))
-    return SheetStats(index=out / "index.html", out_dir=out, kept=kept)
+    return SheetStats(
+        out / "index.html", out, kept, result.per_person, result.thumbs_made,
+        result.thumbs_reused,
+    )  # fmt: skip
 
 
 def write_html(
     grouping: Grouping,
     out_dir: Path,
     thumb_size: int = 112,
-    max_faces_per_person: int = 60,
+    max_faces_per_person: int | None = None,
     *,
     progress: Progress | None = None,
     protect: Iterable[Path] = (),
@@ -278,5 +283,11 @@ def report_output(grouping: Grouping, target: Path, options: WriteOptions) -> di
 
 def html_output(grouping: Grouping, target: Path, options: WriteOptions) -> dict[str, Any]:
     """``group --html``."""
-    page = write_sheet(grouping, target, protect=options.protect)
+    page = write_sheet(
+        grouping,
+        target,
+        link_base=options.link_base,
+        full_paths=options.full_paths,
+        protect=options.protect,
+    )
     return {"path": str(page.index), "kept": page.kept}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -14,6 +14,7 @@ from .errors import EmptyCache
 from .export import Grouping, ReportFace, ReportPerson
 from .people import People, Person
 from .regroup import Changes
+from .suggest import suggest_merges
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ def group_faces(
     *,
     dry_run: bool = False,
     action: str = "group",
+    suggest_within: float | None = None,
 ) -> GroupResult:
     """Cluster every face of one encoder, carry ids and corrections over (see regroup.py)
     and return the persons, largest first, with each face's distance to its person.
@@ -74,10 +76,16 @@ def group_faces(
     else:
         assigned = people.regroup(ids, labels, vectors, action=action)
         extra = []
+    grouping = build_grouping(
+        cache, encoder_id, model, settings.as_dict(), faces, vectors, assigned, extra
+    )
+    if suggest_within is not None and not dry_run:
+        owners = np.array([assigned.get(f.id, -1) for f in faces], dtype=np.int64)
+        persons = {p.id: (p.name, len(p.faces)) for p in grouping.persons}
+        found = suggest_merges(vectors, owners, ids, persons, suggest_within)
+        grouping = replace(grouping, suggestions=tuple(found))
     return GroupResult(
-        grouping=build_grouping(
-            cache, encoder_id, model, settings.as_dict(), faces, vectors, assigned, extra
-        ),
+        grouping=grouping,
         faces=len(faces),
         assigned=len(assigned),
         unknown=len(faces) - len(assigned),

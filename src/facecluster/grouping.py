@@ -8,6 +8,8 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from .suggest import Suggestion
+
 UNKNOWN_FOLDER = "unknown"
 MAX_NAME_CHARS = 100
 _MAX_NAME_BYTES = 200  # file systems allow 255 bytes a name; keep room for " (12)"
@@ -49,6 +51,7 @@ class Grouping:
     unknown: tuple[ReportFace, ...]
     model: str
     params: dict[str, object] = field(default_factory=dict)  # method, threshold, linkage...
+    suggestions: tuple[Suggestion, ...] = ()  # persons that may be one (suggest.py)
 
     def photos(self) -> set[str]:
         """Every photo with a face in this grouping."""

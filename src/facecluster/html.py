@@ -1,252 +1,252 @@
-"""The HTML contact sheet: face thumbnails cropped from the photos, and one static page
-with inline CSS (no scripts, no network). :func:`facecluster.export.write_html` drives it."""
+"""The people page (``group --html``): an overview of everyone (one cover face a person),
+the "maybe the same person" list, and each person's faces with the commands that correct
+them. Static files only (index.html, style.css, page.js, thumbs/, people/), no server and
+no network; it works with JavaScript off. :func:`facecluster.export.write_sheet` drives it
+inside a folder facecluster manages (outputs.py).
+
+Small groupings are one page; past ONE_PAGE_PERSONS persons or ONE_PAGE_FACES faces each
+person gets a page of their own under people/ and index.html holds the overview, so no
+file grows with the library. Links to the photos are relative when the page and the
+photos share a folder below the file system's root, else absolute ``file://`` URIs, or
+made from ``link_base``; tooltips show each photo's path below the photos' common folder
+unless ``full_paths``. Thumbnails are reused across runs (thumbs.py).
+"""
 
 from __future__ import annotations
 
-import html
-import math
 import os
 from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import quote_from_bytes
 
-import numpy as np
-from PIL import Image
-
-from .errors import ImageError
-from .imageio import decode
+from . import html_page as page
+from .html_assets import JS, css
 from .pathcodec import shown
+from .scan import OUTPUT_MARKER
+from .suggest import SUGGEST_FACTOR, Suggestion
+from .thumbs import DENSITY, make_thumbnails
 
 if TYPE_CHECKING:
     from .grouping import Grouping, ReportFace
+    from .outputs import OutputTree
 
-MARGIN = 0.25  # the crop is the face box grown by this fraction of its longer side
-JPEG_QUALITY = 85
+__all__ = ["PAGES", "SheetOptions", "SheetResult", "build_sheet"]
 
-
-def crop_region(
-    box: Sequence[float], scale: float, shape: tuple[int, ...]
-) -> tuple[int, int, int, int] | None:
-    """The square around ``box`` (original pixels) grown by MARGIN, in the pixels of an
-    image decoded at ``scale``, clipped to it; None when nothing of it is in the image."""
-    x1, y1, x2, y2 = (float(v) * scale for v in box)
-    if not all(math.isfinite(v) for v in (x1, y1, x2, y2)) or x2 <= x1 or y2 <= y1:
-        return None
-    half = max(x2 - x1, y2 - y1) * (1 + MARGIN) / 2
-    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
-    h, w = shape[:2]
-    left, top = max(0, math.floor(cx - half)), max(0, math.floor(cy - half))
-    right, bottom = min(w, math.ceil(cx + half)), min(h, math.ceil(cy + half))
-    if right - left < 1 or bottom - top < 1:
-        return None
-    return left, top, right, bottom
+PAGES = ("auto", "one", "per-person")
+ONE_PAGE_PERSONS = 200  # more persons than this (auto): one page a person
+ONE_PAGE_FACES = 3000  # more faces shown than this (auto): one page a person
+FACES_ONE_PAGE = 60  # faces shown a person when everyone is on one page
+FACES_OWN_PAGE = 400  # faces shown on a person's own page
+SUGGESTIONS_SHOWN = 60
+# The size budget tests hold the page to: HTML a face shown, and a person (card, heading,
+# commands), besides a few kB for the header.
+HTML_BYTES_PER_FACE = 600
+HTML_BYTES_PER_PERSON = 1500
 
 
-def _thumbnail(image: np.ndarray, region: tuple[int, int, int, int], size: int) -> Image.Image:
-    left, top, right, bottom = region
-    im = Image.fromarray(np.ascontiguousarray(image[top:bottom, left:right]))
-    k = size / max(im.size)
-    target = (max(1, round(im.size[0] * k)), max(1, round(im.size[1] * k)))
-    return im.resize(target, Image.Resampling.LANCZOS, reducing_gap=3.0)
+@dataclass(frozen=True)
+class SheetOptions:
+    """``thumb_size``: CSS pixels (files have DENSITY times as many); ``max_faces``: faces
+    shown a person (None: FACES_ONE_PAGE, or FACES_OWN_PAGE on pages of their own);
+    ``pages``: one of PAGES; ``link_base``: None or "auto", "file" (absolute file://
+    links), or a URL or path prefix for each photo's path below the photos' common
+    folder; ``full_paths``: tooltips show absolute paths."""
+
+    thumb_size: int = 112
+    max_faces: int | None = None
+    pages: str = "auto"
+    link_base: str | None = None
+    full_paths: bool = False
 
 
-def make_thumbnails(
-    faces: Sequence[ReportFace],
-    folder: Path,
-    size: int,
-    progress: Callable[[int, int], None] | None = None,
-    taken: Iterable[str] = (),
-) -> list[str | None]:
-    """Write a JPEG thumbnail of each face into ``folder``; returns, for each face, its
-    file name, or None when its photo could not be read or the box is not in it.
-    Each photo is decoded once, however many of its faces are shown. No name in ``taken``
-    (compared case-insensitively) is used."""
-    by_photo: dict[str, list[int]] = {}
-    for i, face in enumerate(faces):
-        by_photo.setdefault(face.photo, []).append(i)
-    names: list[str | None] = [None] * len(faces)
-    used = {name.casefold() for name in taken}
-    for done, (photo, idxs) in enumerate(by_photo.items(), 1):
-        try:
-            image, _, _, scale = decode(Path(photo).read_bytes())
-        except (ImageError, OSError):
-            pass  # every face of it gets a placeholder
-        else:
-            for i in idxs:
-                region = crop_region(faces[i].box, scale, image.shape)
-                if region is not None:
-                    name = _unique_name(f"face_{faces[i].face_id}", used)
-                    _thumbnail(image, region, size).save(folder / name, quality=JPEG_QUALITY)
-                    names[i] = name
-            del image
-        if progress is not None:
-            progress(done, len(by_photo))
-    return names
+@dataclass(frozen=True)
+class SheetResult:
+    html_files: int
+    per_person: bool
+    thumbs_made: int
+    thumbs_reused: int
 
 
-def _unique_name(stem: str, used: set[str]) -> str:
-    name, n = f"{stem}.jpg", 1
-    while name.casefold() in used:
-        n += 1
-        name = f"{stem}_{n}.jpg"
-    used.add(name.casefold())
-    return name
+class Links:
+    """Where a tile's link points and what its tooltip says."""
+
+    def __init__(self, out_dir: Path, photos: Iterable[str], options: SheetOptions) -> None:
+        self.out = os.path.abspath(out_dir)
+        folders = {os.path.dirname(os.path.abspath(p)) for p in photos}
+        self.root = os.path.commonpath(sorted(folders)) if folders else self.out
+        self.full = options.full_paths
+        mode = options.link_base or "auto"
+        if mode == "auto":
+            mode = "relative" if _below_root(self.out, self.root) else "file"
+        self.mode = mode
+
+    def href(self, photo: str) -> str:
+        path = os.path.abspath(photo)
+        if self.mode == "file":
+            return Path(path).as_uri()
+        if self.mode == "relative":
+            return _quote(os.path.relpath(path, self.out))
+        return self.mode.rstrip("/") + "/" + _quote(os.path.relpath(path, self.root))
+
+    def title(self, face: ReportFace) -> str:
+        path = os.path.abspath(face.photo)
+        text = shown(path if self.full else os.path.relpath(path, self.root))
+        return text if face.distance is None else f"{text} (distance {face.distance:.4f})"
 
 
-def _e(value: object) -> str:
-    return html.escape(str(value), quote=True)
+def _below_root(a: str, b: str) -> bool:
+    try:
+        common = os.path.commonpath([a, b])
+    except ValueError:  # two drives
+        return False
+    return common != os.path.dirname(common) and common != ""
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n:,} {word}{'' if n == 1 else 's'}"
+def _quote(rel: str) -> str:
+    return quote_from_bytes(os.fsencode(rel.replace(os.sep, "/")), safe="/")
 
 
-def _tile(face: ReportFace, thumb: str | None, size: int) -> str:
-    path = os.path.abspath(face.photo)
-    name = shown(path)
-    label = name if face.distance is None else f"{name} (distance {face.distance:.4f})"
-    if thumb is None:
-        inner = f'<span class="ph" role="img" aria-label="{_e(label)}">no preview</span>'
-    else:
-        inner = (
-            f'<img src="thumbs/{_e(thumb)}" alt="{_e(label)}" width="{size}" '
-            f'height="{size}" loading="lazy" decoding="async">'
-        )
-    return f'<a class="face" href="{_e(Path(path).as_uri())}" title="{_e(label)}">{inner}</a>'
+def pick(faces: Sequence[ReportFace], cap: int, tail: bool) -> tuple[list[ReportFace], int]:
+    """At most ``cap`` faces: the first ones (the most typical), and with ``tail`` also a
+    quarter from the end (the least typical, where mistakes are); and where the cut is."""
+    if len(faces) <= cap:
+        return list(faces), len(faces)
+    n_tail = cap // 4 if tail else 0
+    head = cap - n_tail
+    return [*faces[:head], *faces[len(faces) - n_tail :]], head
 
 
-def _section(sid: str, title: str, cls: str, meta: str, tiles: str) -> str:
-    return (
-        f'<section class="{cls}" id="{sid}"><div class="head"><h2>{title}</h2>'
-        f'<p class="meta">{meta}</p></div><div class="grid">{tiles}</div></section>\n'
-    )
-
-
-def render_page(
+def build_sheet(
     grouping: Grouping,
+    tree: OutputTree,
     folders: Sequence[str],
     unknown_folder: str,
-    thumbs: Sequence[str | None],
-    size: int,
-    max_faces: int,
-) -> str:
-    """The whole page; ``folders`` are the persons' export folder names. ``thumbs`` lists
-    the thumbnail of each face shown, persons first then unknown, each cut to
-    ``max_faces``. Every user-provided string is escaped."""
-    blocks = []
-    for person, folder in zip(grouping.persons, folders, strict=True):
-        title = _e(person.name) if person.name else f'<span class="anon">{_e(folder)}</span>'
-        blocks.append((f"person-{person.id}", title, "person", "", folder, person.faces))
-    if grouping.unknown:
-        note = " not assigned to anyone"
+    options: SheetOptions,
+    progress: Callable[[int, int], None] | None = None,
+) -> SheetResult:
+    """Write the page of ``grouping`` into ``tree`` (``folders``: each person's folder
+    name, as in the other outputs)."""
+    size = options.thumb_size
+    one_page = sum(min(len(p.faces), FACES_ONE_PAGE) for p in grouping.persons)
+    one_page += min(len(grouping.unknown), FACES_ONE_PAGE)
+    split = options.pages == "per-person" or (
+        options.pages == "auto"
+        and (len(grouping.persons) > ONE_PAGE_PERSONS or one_page > ONE_PAGE_FACES)
+    )
+    cap = options.max_faces or (FACES_OWN_PAGE if split else FACES_ONE_PAGE)
+    links = Links(tree.out_dir, grouping.photos(), options)
+
+    chosen: list[tuple[list[ReportFace], int]] = [
+        pick(p.faces, cap, tail=True) for p in grouping.persons
+    ]
+    chosen.append(pick(grouping.unknown, cap, tail=False))
+    faces = list({f.face_id: f for fs, _ in chosen for f in fs}.values())
+    (tree.root / "thumbs").mkdir()
+    tree.mark("thumbs", "html")
+    names, made = make_thumbnails(
+        faces,
+        tree.root / "thumbs",
+        size * DENSITY,
+        reuse=lambda name: tree.reuse(f"thumbs/{name}"),
+        progress=progress,
+        taken=tree.taken("thumbs") | {OUTPUT_MARKER.casefold()},
+    )
+    thumb = {f.face_id: n for f, n in zip(faces, names, strict=True)}
+
+    def tiles(fs: Sequence[ReportFace]) -> list[page.Tile]:
+        return [
+            page.Tile(f.face_id, thumb[f.face_id], links.href(f.photo), links.title(f))
+            for f in fs
+        ]
+
+    blocks: list[page.Block] = []
+    for person, folder, (fs, cut) in zip(grouping.persons, folders, chosen, strict=False):
+        ts = tiles(fs)
+        title, photos = person.name or folder, len({f.photo for f in person.faces})
+        n = len(person.faces)
         blocks.append(
-            ("unknown", "Unknown", "person unknown", note, unknown_folder, grouping.unknown)
-        )
-    it = iter(thumbs)
-    sections, photos = [], set()
-    for sid, title, cls, note, folder, faces in blocks:
-        shown = faces[:max_faces]
-        tiles = "".join(_tile(f, next(it), size) for f in shown)
-        if len(faces) > len(shown):
-            tiles += f'<span class="more">+{len(faces) - len(shown):,} more</span>'
-        distinct = {f.photo for f in faces}
-        photos |= distinct
-        meta = (
-            f"{_plural(len(faces), 'face')}{note} · {_plural(len(distinct), 'photo')}"
-            f' · <span class="folder">{_e(folder)}/</span>'
-        )
-        sections.append(_section(sid, title, cls, meta, tiles))
+            page.Block(f"person-{person.id}", person.id, title, bool(person.name), folder, n,
+                       photos, ts, cut, ts[0] if ts else None)
+        )  # fmt: skip
+    if grouping.unknown:
+        (fs, cut), ts = chosen[-1], tiles(chosen[-1][0])
+        n, photos = len(grouping.unknown), len({f.photo for f in grouping.unknown})
+        blocks.append(
+            page.Block("unknown", None, "Unknown", False, unknown_folder, n, photos, ts, cut,
+                       ts[0] if ts else None)
+        )  # fmt: skip
+    pairs = _pairs(grouping, blocks)
+
+    pairs = pairs[:SUGGESTIONS_SHOWN]
+    params = {"model": grouping.model, **grouping.params}
+    head = page.header(_stats(grouping, len(pairs), split), params)
+    within = (
+        f"Pairs of persons with two faces nearer than {SUGGEST_FACTOR:g} times the model's "
+        "threshold, the most likely first. If both are one person, run the command; naming "
+        "them differently hides a pair."
+    )
+    top = head + page.overview(blocks, size, split) + page.suggestions(
+        pairs, within, split, size
+    )
+    n_persons = len(grouping.persons)
+    title = f"facecluster · {page.plural(n_persons, 'person', 'people')}"
+    if not split:
+        body = "".join(page.section(b, size) for b in blocks) or '<p class="empty">No faces.</p>'
+        _write(tree.root / "index.html", page.document(title, f"{top}<main>\n{body}</main>\n"))
+    else:
+        _write(tree.root / "index.html", page.document(title, top))
+        (tree.root / "people").mkdir()
+        for i, b in enumerate(blocks):
+            prev = blocks[i - 1] if i else None
+            nxt = blocks[i + 1] if i + 1 < len(blocks) else None
+            body = page.crumbs(prev, nxt) + "<main>\n" + page.section(b, size, 1, True)
+            doc = page.document(f"{b.title} · facecluster", body + "</main>\n", depth=1)
+            _write(tree.root / "people" / f"{b.sid}.html", doc)
+    _write(tree.root / "style.css", css(size))
+    _write(tree.root / "page.js", JS)
+    return SheetResult(
+        html_files=1 + (len(blocks) if split else 0),
+        per_person=split,
+        thumbs_made=made,
+        thumbs_reused=sum(1 for n in names if n is not None) - made,
+    )
+
+
+def _pairs(
+    grouping: Grouping, blocks: Sequence[page.Block]
+) -> list[tuple[Suggestion, page.Block, page.Block]]:
+    """The suggestions between persons on the page, each also listed on both persons."""
+    by_id = {b.pid: b for b in blocks if b.pid is not None}
+    out = []
+    for s in grouping.suggestions:
+        a, b = by_id.get(s.into), by_id.get(s.other)
+        if a is None or b is None:
+            continue
+        out.append((s, a, b))
+        a.maybe.append((s, b))
+        b.maybe.append((s, a))
+    return out
+
+
+def _stats(grouping: Grouping, suggested: int, split: bool) -> list[tuple[int, str, str]]:
+    """The header's counts, and where each is on the page (none: no link)."""
+    n_persons = len(grouping.persons)
     n_faces = sum(len(p.faces) for p in grouping.persons)
-    n_persons, n_unknown = len(grouping.persons), len(grouping.unknown)
-    people = f"{n_persons:,} {'person' if n_persons == 1 else 'people'}"
-    stats = "".join(
-        f"<li><b>{n:,}</b> {label}</li>"
-        for n, label in (
-            (n_persons, "person" if n_persons == 1 else "people"),
-            (n_faces, "face grouped" if n_faces == 1 else "faces grouped"),
-            (n_unknown, "unknown face" if n_unknown == 1 else "unknown faces"),
-            (len(photos), "photo" if len(photos) == 1 else "photos"),
-        )
-    )
-    params = "".join(
-        f"<div><dt>{_e(k)}</dt><dd>{_e(v)}</dd></div>"
-        for k, v in [("model", grouping.model), *grouping.params.items()]
-    )
-    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    body = "".join(sections) or '<p class="empty">No faces.</p>'
-    return _PAGE.format(
-        css=_CSS.replace("THUMB", str(size)),
-        stats=stats,
-        params=params,
-        body=body,
-        when=when,
-        title=people,
-    )
+    n_unknown, n_photos = len(grouping.unknown), len(grouping.photos())
+    unknown = "people/unknown.html" if split else "#unknown"
+    out = [
+        (n_persons, "person" if n_persons == 1 else "people", "#overview"),
+        (n_faces, "face grouped" if n_faces == 1 else "faces grouped", ""),
+        (n_unknown, "unknown face" if n_unknown == 1 else "unknown faces", unknown),
+        (n_photos, "photo" if n_photos == 1 else "photos", ""),
+    ]
+    if suggested:
+        merges = "suggested merge" if suggested == 1 else "suggested merges"
+        out.insert(1, (suggested, merges, "#maybe"))
+    return [(n, label, href if n else "") for n, label, href in out]
 
 
-_PAGE = """<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="generator" content="facecluster">
-<title>facecluster · {title}</title>
-<style>{css}</style>
-</head>
-<body>
-<header class="top">
-<h1>People</h1>
-<ul class="stats">{stats}</ul>
-<dl class="params">{params}</dl>
-</header>
-<main>
-{body}</main>
-<footer>Generated by facecluster on {when}. Click a face to open its photo.</footer>
-</body>
-</html>
-"""
-
-_CSS = """
-:root{--bg:#f4f5f7;--card:#fff;--ink:#1d2129;--muted:#6b7280;--line:#e4e7ec;
---chip:#eef1f5;--accent:#3b5bdb;--ph:#c9ced6;color-scheme:light dark}
-@media (prefers-color-scheme:dark){:root{--bg:#14161a;--card:#1d2026;--ink:#e8eaee;
---muted:#9aa3af;--line:#2c3038;--chip:#262a31;--accent:#8da2fb;--ph:#3a3f48}}
-*{box-sizing:border-box}
-body{margin:0;background:var(--bg);color:var(--ink);line-height:1.45;
-font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif}
-.top{padding:28px 32px 20px;background:var(--card);border-bottom:1px solid var(--line)}
-h1{margin:0 0 12px;font-size:26px;font-weight:650;letter-spacing:-.01em}
-.stats{display:flex;flex-wrap:wrap;gap:8px;margin:0 0 14px;padding:0;list-style:none}
-.stats li{background:var(--chip);border-radius:999px;padding:4px 12px;font-size:14px;
-color:var(--muted)}
-.stats b{color:var(--ink);font-weight:650}
-.params{display:flex;flex-wrap:wrap;gap:4px 18px;margin:0;font-size:13px;color:var(--muted)}
-.params div{display:flex;gap:6px}
-.params dt::after{content:":"}
-.params dd{margin:0;color:var(--ink);font-family:ui-monospace,SFMono-Regular,Menlo,monospace}
-main{padding:24px 32px;display:flex;flex-direction:column;gap:18px}
-.person{background:var(--card);border:1px solid var(--line);border-radius:14px;
-padding:16px 18px 18px;box-shadow:0 1px 2px rgba(16,24,40,.04)}
-.head{display:flex;align-items:baseline;flex-wrap:wrap;gap:4px 14px;margin-bottom:12px}
-h2{margin:0;font-size:18px;font-weight:620;overflow-wrap:anywhere}
-.anon{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-weight:500;
-color:var(--muted)}
-.meta{margin:0;font-size:13px;color:var(--muted)}
-.folder{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;overflow-wrap:anywhere}
-.grid{display:flex;flex-wrap:wrap;gap:8px}
-.face{display:block;width:THUMBpx;height:THUMBpx;border-radius:10px;overflow:hidden;
-background:var(--ph);outline-offset:2px;transition:transform .12s ease,box-shadow .12s ease;
-color:var(--muted);font-size:11px;text-decoration:none;overflow-wrap:anywhere}
-.face:hover,.face:focus-visible{transform:translateY(-2px);
-box-shadow:0 6px 16px rgba(16,24,40,.18)}
-.face:focus-visible{outline:2px solid var(--accent)}
-.face img{display:block;width:100%;height:100%;object-fit:cover}
-.ph{display:flex;width:100%;height:100%;align-items:center;justify-content:center;
-font-size:12px;color:#fff;background:var(--ph)}
-.more{display:flex;width:THUMBpx;height:THUMBpx;align-items:center;justify-content:center;
-border:1px dashed var(--line);border-radius:10px;color:var(--muted);font-size:14px}
-.unknown{background:transparent;border-style:dashed}
-.empty{color:var(--muted)}
-footer{padding:0 32px 28px;font-size:12px;color:var(--muted)}
-"""
+def _write(path: Path, text: str) -> None:
+    path.write_text(text, encoding="utf-8")

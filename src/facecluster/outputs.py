@@ -71,10 +71,30 @@ class OutputTree:
         self.root = root
         self._survey = survey
         self._made: dict[str, tuple[str, str]] = {}  # rel -> (kind, photo)
+        self._ours: set[str] | None = None  # our unchanged files of the previous run
 
     def taken(self, rel_dir: str = "") -> set[str]:
         """Names (casefolded) in ``rel_dir`` that stay from before and cannot be used."""
         return set(self._survey.stays.get(rel_dir, {}))
+
+    def reuse(self, rel: str) -> bool:
+        """Carry the file ``rel`` of the previous run into the new tree, when it is one
+        facecluster wrote and nobody changed since (a hard link, or a copy where the file
+        system has none); False when there is no such file. The old entry is removed as
+        usual once the new tree is in place, so the file is never lost on the way."""
+        if self._ours is None:
+            self._ours = {r for r, e in self._survey.remove if e["kind"] == "file"}
+        if rel not in self._ours:
+            return False
+        src, dst = self.out_dir / rel, self.root / rel
+        try:
+            os.link(src, dst, follow_symlinks=False)
+        except OSError:
+            try:
+                shutil.copy2(src, dst, follow_symlinks=False)
+            except OSError:
+                return False
+        return True
 
     def mark(self, rel_dir: str, kind: str) -> None:
         """Put a marker into a sub-folder, so ``scan`` skips it even when moved elsewhere."""

@@ -19,8 +19,9 @@ from .cache import FaceCache
 from .errors import FaceclusterError
 from .generations import Generation
 from .person_store import Person, PersonStore
+from .suggest import SUGGEST_FACTOR, Suggestion, suggest_merges
 
-__all__ = ["People", "Person", "PersonError"]
+__all__ = ["People", "Person", "PersonError", "Suggestion"]
 
 
 class PersonError(FaceclusterError):
@@ -28,9 +29,13 @@ class PersonError(FaceclusterError):
 
 
 class People:
-    def __init__(self, cache: FaceCache, encoder_id: int) -> None:
+    """The persons of one encoder. ``threshold``: the encoder's calibrated threshold
+    (FaceIndex gives it), the default scale of :meth:`suggest`."""
+
+    def __init__(self, cache: FaceCache, encoder_id: int, threshold: float | None = None) -> None:
         self.cache = cache
         self.encoder_id = encoder_id
+        self.threshold = threshold
         self.store = PersonStore(cache.db, encoder_id)
 
     # -- reading --------------------------------------------------------------------------
@@ -54,6 +59,23 @@ class People:
     def faces_with_photos(self, person_id: int) -> list[tuple[int, str]]:
         """(face id, photo path) of a person's faces, by path."""
         return self.store.faces_with_photos(person_id)
+
+    def suggest(
+        self, max_distance: float | None = None, limit: int | None = None
+    ) -> list[Suggestion]:
+        """Pairs of persons that may be one, nearest first: their two nearest faces are
+        within ``max_distance`` (squared L2; default SUGGEST_FACTOR x the encoder's
+        calibrated threshold). Persons named differently are never suggested."""
+        if max_distance is None:
+            if self.threshold is None:
+                raise FaceclusterError("suggest needs max_distance: no threshold is known")
+            max_distance = SUGGEST_FACTOR * self.threshold
+        faces, vectors = self.cache.face_vectors(self.encoder_id)
+        owner = self.assignments()
+        owners = np.array([owner.get(f.id, -1) for f in faces], dtype=np.int64)
+        ids = np.array([f.id for f in faces], dtype=np.int64)
+        persons = {p.id: (p.name, p.faces) for p in self.persons()}
+        return suggest_merges(vectors, owners, ids, persons, max_distance, limit)
 
     # -- regrouping -----------------------------------------------------------------------
     def plan_regroup(

@@ -35,6 +35,8 @@ class WriteOptions:
 
     layout: str = LAYOUTS[0]
     protect: tuple[Path, ...] = ()  # the database and its side files: never written or held
+    link_base: str | None = None  # the page's links to the photos (html.SheetOptions)
+    full_paths: bool = False  # the page's tooltips show absolute paths
 
 
 @dataclass(frozen=True)
@@ -84,7 +86,7 @@ WRITERS.register(
 WRITERS.register(
     WriterSpec(
         "html",
-        "a static page of face thumbnails per person",
+        "the people page: everyone's faces, suggested merges, correction commands",
         "facecluster.export:html_output",
         kind="folder",
         flag="--html",

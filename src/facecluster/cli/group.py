@@ -43,8 +43,9 @@ def group(
     html: Annotated[
         Path | None,
         typer.Option(
-            help="Write a static page of face thumbnails per person. A re-run replaces "
-            "only the page and thumbnails facecluster wrote.",
+            help="Write the people page: an overview of everyone, each person's faces with "
+            "face ids and the commands that correct them, and the persons that may be one. "
+            "A re-run replaces only what facecluster wrote and makes only new thumbnails.",
             show_default=False,
         ),
     ] = None,
@@ -59,6 +60,25 @@ def group(
             show_default=False,
         ),
     ] = None,
+    link_base: Annotated[
+        str,
+        typer.Option(
+            "--link-base",
+            metavar="auto|file|URL",
+            help="Where the page's links to the photos point: 'auto' (relative when the "
+            "page and the photos share a folder below /, else file:// links), 'file' "
+            "(absolute file:// links), or a URL or path that each photo's path below the "
+            "photos' common folder is appended to (e.g. https://nas.local/photos).",
+        ),
+    ] = "auto",
+    full_paths: Annotated[
+        bool,
+        typer.Option(
+            "--full-paths",
+            help="Show each photo's absolute path in the page's tooltips (default: its path "
+            "below the photos' common folder).",
+        ),
+    ] = False,
     dry_run: Annotated[
         bool,
         typer.Option(
@@ -114,7 +134,8 @@ def group(
     if warning:
         result.warnings.append(warning)
         print(f"warning: {safe(warning)}", file=sys.stderr)
-    outputs, found = write_outputs(result.grouping, targets, WriteOptions(layout, protect))
+    options = WriteOptions(layout, protect, link_base, full_paths)
+    outputs, found = write_outputs(result.grouping, targets, options)
     kept = found or []
     if found is not None:
         outputs["kept"] = [shown(p) for p in kept]  # JSON: the path, not UTF-8 as \xNN

@@ -204,3 +204,42 @@ def _when(t: float) -> str:
     import time
 
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))
+
+
+@people_command("suggest", write=False)
+def people_suggest(
+    people: People,
+    limit: Annotated[int, typer.Option(min=1, help="List at most this many pairs.")] = 20,
+    max_distance: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0,
+            max=4.0,
+            show_default=False,
+            help="Squared L2 distance within which two persons' nearest faces must lie "
+            "[default: 1.5 x the encoder's calibrated threshold].",
+        ),
+    ] = None,
+) -> tuple[str, object]:
+    """Persons that may be one: pairs, each with its merge command.
+
+    A pair is two persons with a face each within --max-distance of the other; the most
+    likely first: pairs near each other rather than near everyone (blurred or tiny faces
+    are near many). Persons named differently are never suggested: naming a pair
+    differently hides it. The page written by 'group --html' shows the same pairs side
+    by side.
+    """
+    found = people.suggest(max_distance, limit=limit)
+    if not found:
+        print("no suggestions: no two persons have faces that close", file=sys.stderr)
+
+    def who(pid: int, name: str | None, faces: int) -> str:
+        n = f"{faces} {'face' if faces == 1 else 'faces'}"
+        return f"{safe(name)} (id {pid}, {n})" if name else f"person_{pid:04d} ({n})"
+
+    lines = [
+        f"{s.distance:.3f}  {who(s.into, s.name_into, s.faces_into)} + "
+        f"{who(s.other, s.name_other, s.faces_other)}\n       {s.command}"
+        for s in found
+    ]
+    return "\n".join(lines), [s.as_dict() for s in found]
