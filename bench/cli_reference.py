@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
 COMMANDS = [[], ["scan"], ["group"], ["people"], ["people", "name"], ["people", "merge"],
             ["people", "split"], ["people", "move-face"], ["people", "remove-face"],
-            ["people", "show"], ["people", "undo"], ["people", "history"], ["verify"],
+            ["people", "show"], ["people", "undo"], ["people", "history"],
+            ["people", "export-xmp"], ["people", "regions"], ["verify"],
             ["find"], ["eval"], ["train"], ["models"]]
 
 
@@ -18,7 +20,9 @@ def main() -> None:
     for cmd in COMMANDS:
         out = subprocess.run([sys.executable, "-m", "facecluster", *cmd, "--help"],
                              capture_output=True, text=True, check=True,
-                             env={"COLUMNS": "100", "PATH": "/usr/bin:/bin"}).stdout
+                             env={"COLUMNS": "100", "PATH": "/usr/bin:/bin",
+                                  **{k: v for k, v in os.environ.items() if k == "PYTHONPATH"}},
+                             ).stdout
         print(f"## facecluster {' '.join(cmd)}".rstrip() + "\n")
         print("```text\n" + out.rstrip() + "\n```\n")
 

@@ -31,6 +31,7 @@ def people_export_xmp(
     keywords: Annotated[
         bool,
         typer.Option(
+            "--keywords",
             help="Also add each name as a keyword: People|Name (lr:hierarchicalSubject, "
             "Lightroom) and People/Name (digiKam:TagsList). Keywords are only ever added."
         ),
