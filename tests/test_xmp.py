@@ -305,6 +305,15 @@ def test_a_second_export_changes_nothing_and_a_rename_replaces_the_region(librar
     people(db, "name", str(anna), "Anna Smith")
     assert people(db, "export-xmp", "--json")["updated"] == 3
     assert [n for n, _ in regions_of(side)] == ["Anna Smith"]  # replaced, not added
+    mp = exif_read(side)["XMP-MP:RegionInfoMP"]["Regions"]
+    assert [r["PersonDisplayName"] for r in mp] == ["Anna Smith"]
+    # A face that leaves its person takes facecluster's region with it.
+    shown = people(db, "show", str(anna), "--json")["faces"]
+    face = next(f["face_id"] for f in shown if f["photo"].endswith("anna1.png"))
+    people(db, "remove-face", str(face))
+    assert people(db, "export-xmp", "--json")["updated"] == 1
+    assert "XMP-mwg-rs:RegionInfo" not in exif_read(side)
+    assert "XMP-MP:RegionInfoMP" not in exif_read(side)
 
 
 OTHER_TOOL = """<?xpacket begin='' id='W5M0MpCehiHzreSzNTczkc9d'?>

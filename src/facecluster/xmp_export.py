@@ -195,7 +195,8 @@ def _run(jobs: list[_Job], opts: ExportOptions, result: ExportResult) -> None:
         why = _snapshot(job)
         planned = _regions(job) if not why else why
         if isinstance(planned, str):
-            result.skipped.append(Failure(job.photo, planned))
+            if job.faces:  # a sidecar only checked for old regions is no news
+                result.skipped.append(Failure(job.photo, planned))
         else:
             ready.append((job, *planned))
     with exiftool.workdir() as tmp:
@@ -209,7 +210,7 @@ def _run(jobs: list[_Job], opts: ExportOptions, result: ExportResult) -> None:
         for (job, regions, dims), copy in zip(ready, copies, strict=True):
             old = old_of.get(copy)
             why = _not_xmp(job, old)
-            if not why and not regions and not any(is_ours(r) for r in _ours_in(old)):
+            if not regions and (why or not any(is_ours(r) for r in _ours_in(old))):
                 continue  # a sidecar without facecluster's regions, and none to add
             m = merge(old, regions, dims, opts.keywords) if not why else None
             why = why or (m.refused if m else "")
@@ -244,10 +245,17 @@ def _not_xmp(job: _Job, old: dict[str, Any] | None) -> str:
 
 def _write(todo: list[tuple[_Job, Path]], old_of: dict, result: ExportResult) -> None:
     files = [copy for _, copy in todo]
-    exiftool.write(files, [job.merge.values if job.merge else {} for job, _ in todo], DELETE)
-    for (job, copy), after in zip(todo, exiftool.read(files, READ_TAGS), strict=True):
+    try:
+        exiftool.write(files, [job.merge.values if job.merge else {} for job, _ in todo], DELETE)
+        written = exiftool.read(files, READ_TAGS)
+    except exiftool.ExiftoolFailed as exc:
+        written = [None] * len(todo)
+        failed = str(exc)
+    else:
+        failed = ""
+    for (job, copy), after in zip(todo, written, strict=True):
         assert job.merge is not None
-        why = verify(old_of.get(copy), after, job.merge)
+        why = failed or verify(old_of.get(copy), after, job.merge)
         if not why:
             why = _install(copy.read_bytes(), job)
         if why:

@@ -98,7 +98,8 @@ def mp_region(mwg: dict) -> dict:
     """The Microsoft region of an MWG region: Rectangle = left, top, width, height."""
     a = mwg["Area"]
     rect = (a["X"] - a["W"] / 2, a["Y"] - a["H"] / 2, a["W"], a["H"])
-    return {"PersonDisplayName": mwg["Name"], "Rectangle": ", ".join(f"{_r(v):g}" for v in rect)}
+    text = ", ".join(f"{max(v, 0.0):.6f}".rstrip("0").rstrip(".") for v in rect)
+    return {"PersonDisplayName": mwg["Name"], "Rectangle": text}
 
 
 def dimensions(upright: tuple[int, int], orientation: int) -> dict:

@@ -81,8 +81,8 @@ def merge(
     theirs = [r for r in regions if not is_ours(r)]
     before = [r for r in regions if is_ours(r)]
     mp_old: dict[str, Any] = old[MP_TAG] if isinstance(old.get(MP_TAG), dict) else {}
-    twins = {canonical(mp_region(r)) for r in before if _complete(r)}
-    mp_theirs = [m for m in _list(mp_old.get("Regions")) if canonical(m) not in twins]
+    mine = [(clean_name(r.get("Name")), normalised(r)) for r in before]
+    mp_theirs = [m for m in _list(mp_old.get("Regions")) if not _twin(m, mine)]
     boxes = [(clean_name(r.get("Name")), normalised(r)) for r in theirs if _face(r)]
     boxes += [(clean_name(m.get("PersonDisplayName")), mp_box(m)) for m in mp_theirs if
               isinstance(m, dict)]
@@ -137,9 +137,15 @@ def _face(region: Any) -> bool:
     return isinstance(region, dict) and str(region.get("Type", "Face")) == "Face"
 
 
-def _complete(region: Any) -> bool:
-    area = region.get("Area") if isinstance(region, dict) else None
-    return isinstance(area, dict) and all(k in area for k in "XYWH") and "Name" in region
+def _twin(mp: Any, mine: list[tuple[str | None, Box | None]]) -> bool:
+    """Is this Microsoft region the twin of one of facecluster's MWG regions?"""
+    if not isinstance(mp, dict):
+        return False
+    name, box = clean_name(mp.get("PersonDisplayName")), mp_box(mp)
+    return box is not None and any(
+        n == name and b is not None and max(abs(x - y) for x, y in zip(b, box, strict=True)) < 1e-4
+        for n, b in mine
+    )
 
 
 def _clash(box: Box | None, others: list[tuple[str | None, Box | None]]) -> str | None:
