@@ -456,6 +456,23 @@ def test_a_fresh_database_gets_the_names_back(library, tmp_path) -> None:
 
 
 @needs_exiftool
+def test_a_name_other_faces_contradict_is_reported_and_nothing_moves(library, tmp_path) -> None:
+    lib, db = library
+    people(db, "export-xmp")
+    side = lib / "anna2.png.xmp"
+    side.unlink()  # another tool named this face otherwise
+    exif_write(side, {"RegionInfo": {"RegionList": [mwg("Annie", 0.1, 0.4, 0.2, 0.2)]}})
+    fresh = tmp_path / "fresh.db"
+    scan(fresh, lib)
+    grouped = cli(fresh, "group")
+    assert grouped.exit_code == 0, grouped.output
+    assert "named from XMP: Anna (" in grouped.stdout
+    assert "XMP name conflict: 1 face(s) of Anna (person " in grouped.stdout
+    assert "are named Annie in XMP" in grouped.stdout
+    assert {p["name"]: p["faces"] for p in people(fresh, "--json")}["Anna"] == 3
+
+
+@needs_exiftool
 def test_named_regions_without_a_face_are_kept_and_listed(tmp_path) -> None:
     lib = tmp_path / "lib"
     photo = draw(lib / "one.jpg", (0,), RED)

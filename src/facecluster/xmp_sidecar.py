@@ -110,8 +110,10 @@ def merge(
     new_list = theirs + keep
     new_mp = mp_theirs + [mp_region(r) for r in keep]
     if new_list:
-        applied = old_dims if theirs and isinstance(old_dims, dict) and not keep else dims
-        out.values["RegionInfo"] = {"AppliedToDimensions": applied, "RegionList": new_list}
+        # Only other tools' regions left: their struct stays as they wrote it.
+        applied = dims if keep else old_dims if isinstance(old_dims, dict) else None
+        info_new: dict[str, Any] = {"AppliedToDimensions": applied} if applied else {}
+        out.values["RegionInfo"] = {**info_new, "RegionList": new_list}
         out.expected[MWG_TAG] = out.values["RegionInfo"]
     if new_mp:
         out.values["RegionInfoMP"] = {"Regions": new_mp}

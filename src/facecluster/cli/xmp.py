@@ -77,8 +77,8 @@ def people_export_xmp(
     verb = "would write" if dry_run else "wrote"
     lines.append(
         f"{verb} {c['created'] + c['updated']} sidecars ({c['created']} new, {c['updated']} "
-        f"updated) with {c['regions']} face regions; {c['unchanged']} already up to date, "
-        f"{c['skipped']} photos skipped"
+        f"updated), {c['unchanged']} already up to date, {c['skipped']} photos skipped; "
+        f"{c['regions']} face regions of facecluster in them"
     )
     return "\n".join(lines), result.as_dict()
 
@@ -124,19 +124,24 @@ def xmp_name_lines(d: dict[str, Any], saved: bool) -> list[str]:
     return lines
 
 
+def _who(pid: Any) -> str:
+    return f"person {pid}" if isinstance(pid, int) and pid > 0 else "a new person"
+
+
 def _conflict(c: dict[str, Any]) -> str:
     kind = c.get("kind")
     if kind == "tie":
-        return f"person {c['person']}'s faces are named {', '.join(map(safe, c['xmp_names']))}"
+        names = ", ".join(map(safe, c["xmp_names"]))
+        return f"the faces of {_who(c['person'])} are named {names}: left unnamed"
     if kind == "same_name":
+        merge = f"'facecluster people merge {c['named']} {c['person']}'"
         return (
-            f"person {c['person']}'s faces are named {safe(c['xmp_name'])}, as person "
-            f"{c['named']} is: not merged ('facecluster people merge {c['named']} "
-            f"{c['person']}' if they are one)"
+            f"the faces of {_who(c['person'])} are named {safe(c['xmp_name'])}, as "
+            f"{_who(c['named'])} is: not merged ({merge} if they are one)"
         )
     if kind == "other_name":
         return (
-            f"{c['faces']} face(s) of {safe(c['name'])} (person {c['person']}) are named "
+            f"{c['faces']} face(s) of {safe(c['name'])} ({_who(c['person'])}) are named "
             f"{safe(c['xmp_name'])} in XMP"
         )
     return f"{c.get('faces')} face(s) named {safe(c.get('xmp_name'))} in XMP: several persons " \
