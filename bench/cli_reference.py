@@ -9,7 +9,7 @@ import sys
 COMMANDS = [[], ["scan"], ["group"], ["people"], ["people", "name"], ["people", "merge"],
             ["people", "split"], ["people", "move-face"], ["people", "remove-face"],
             ["people", "show"], ["people", "suggest"], ["people", "undo"], ["people", "history"],
-            ["verify"],
+            ["people", "export-xmp"], ["people", "regions"], ["verify"],
             ["find"], ["eval"], ["train"], ["models"]]
 # A fixed width and no user settings; PYTHONPATH passes through, so that a checkout's
 # sources (PYTHONPATH=src) are the ones documented.

@@ -45,8 +45,35 @@ def test_the_previous_release_database_is_upgraded_and_keeps_its_names(tmp_path:
     assert listed.exit_code == 0, listed.output
     assert [(p["name"], p["faces"]) for p in json.loads(listed.stdout)] == [("Colin Powell", 2)]
     with sqlite3.connect(db) as con:
-        assert schema.version_of(con) == 2
-    assert {"tombstones", "generations", "generation_assignments"} <= tables(db)
+        assert schema.version_of(con) == schema.VERSION
+    assert {"tombstones", "generations", "generation_assignments", "xmp_regions"} <= tables(db)
+
+
+def test_a_version_2_database_gets_the_xmp_regions_table_and_keeps_its_names(
+    tmp_path: Path,
+) -> None:
+    """Step 3 on a database of the version before it: names and photos untouched, the
+    table of names read from XMP added (empty), its foreign keys live."""
+    db = tmp_path / "faces.db"
+    with FaceCache(db) as cache, cache.transaction() as con:
+        con.execute("INSERT INTO encoders VALUES (1, 'e', '{}', 3, 0)")
+        con.execute("INSERT INTO photos VALUES (1, '/p/a.jpg', 1, 1, 'd', 10, 10, 'ok', NULL, 0)")
+        con.execute("INSERT INTO persons VALUES (1, 1, 'Anna', 1, 0)")
+    with sqlite3.connect(db, isolation_level=None) as con:  # as version 2 left it
+        con.execute("DROP TABLE xmp_regions")
+        con.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+    FaceCache(db).close()
+    with sqlite3.connect(db) as con:
+        assert schema.version_of(con) == 3
+        assert con.execute("SELECT id, name FROM persons").fetchall() == [(1, "Anna")]
+        assert con.execute("SELECT COUNT(*) FROM xmp_regions").fetchone() == (0,)
+        con.execute("PRAGMA foreign_keys = ON")
+        con.execute(
+            "INSERT INTO xmp_regions (photo_id, face_id, name, x1, y1, x2, y2, source) "
+            "VALUES (1, NULL, 'Anna', 0, 0, 1, 1, 'sidecar mwg')"
+        )
+        con.execute("DELETE FROM photos WHERE id = 1")
+        assert con.execute("SELECT COUNT(*) FROM xmp_regions").fetchone() == (0,)
 
 
 @pytest.mark.model

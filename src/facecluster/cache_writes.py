@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .pathcodec import to_db
-from .records import Face, FileEntry
+from .records import Face, FileEntry, NamedRegion
 
 MATCH_IOU = 0.5  # a re-detected face is the same face when its box overlaps this much
 
@@ -63,7 +63,16 @@ class AddEmbeddings:
     vectors: np.ndarray
 
 
-Op = PhotoWrite | MovePhoto | CopyPhoto | AddEmbeddings
+@dataclass(frozen=True)
+class XmpRegions:
+    """The named regions found in the XMP of the photo at ``path`` replace those stored
+    for it, each on the face it overlaps (match_boxes), if any."""
+
+    path: str
+    regions: Sequence[NamedRegion]
+
+
+Op = PhotoWrite | MovePhoto | CopyPhoto | AddEmbeddings | XmpRegions
 
 _FACE_COLS = "idx, x1, y1, x2, y2, prob, landmarks"
 
@@ -80,6 +89,8 @@ def apply_op(db: sqlite3.Connection, op: Op, encoder_id: int) -> None:
         )
     elif isinstance(op, CopyPhoto):
         copy_photo(db, op)
+    elif isinstance(op, XmpRegions):
+        write_regions(db, op)
     else:
         db.executemany(
             "INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?)",
@@ -187,6 +198,26 @@ def write_photo(db: sqlite3.Connection, op: PhotoWrite, encoder_id: int) -> None
             )
     if fresh and op.digest:
         restore(db, op.digest, fresh)
+
+
+def write_regions(db: sqlite3.Connection, op: XmpRegions) -> None:
+    row = db.execute("SELECT id FROM photos WHERE path = ?", (to_db(op.path),)).fetchone()
+    if row is None:
+        return
+    photo_id = int(row[0])
+    db.execute("DELETE FROM xmp_regions WHERE photo_id = ?", (photo_id,))
+    faces = db.execute(
+        "SELECT id, x1, y1, x2, y2 FROM faces WHERE photo_id = ? ORDER BY idx", (photo_id,)
+    ).fetchall()
+    matched = match_boxes([r.box for r in op.regions], [f[1:] for f in faces])
+    db.executemany(
+        "INSERT INTO xmp_regions (photo_id, face_id, name, x1, y1, x2, y2, source) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (photo_id, faces[matched[i]][0] if i in matched else None, r.name, *r.box, r.source)
+            for i, r in enumerate(op.regions)
+        ],
+    )
 
 
 def copy_photo(db: sqlite3.Connection, op: CopyPhoto) -> None:

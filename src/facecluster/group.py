@@ -28,6 +28,7 @@ class GroupResult:
     names: dict[int, str | None] = field(default_factory=dict)  # of the persons in changes
     saved: bool = True  # False for a dry run
     warnings: list[str] = field(default_factory=list)
+    xmp_names: dict[str, object] = field(default_factory=dict)  # xmp_names.NamePlan.as_dict
 
     def summary(self) -> dict[str, object]:
         return {
@@ -41,6 +42,7 @@ class GroupResult:
             "saved": self.saved,
             "changes": self.changes.as_dict(self.names),
             "warnings": self.warnings,
+            "xmp_names": self.xmp_names,
         }
 
 
@@ -68,14 +70,20 @@ def group_faces(
     names = {p.id: p.name for p in people.persons(include_empty=True)}
     ids = np.array([f.id for f in faces], dtype=np.int64)
     planned, changes = people.plan_regroup(ids, labels, vectors)
+    fids = ids.tolist()
     if dry_run:
         assigned = planned
         extra = [
             Person(pid, None, 0, 0, False) for pid in sorted({p for p in planned.values() if p < 0})
         ]
+        named = people.plan_xmp_names(fids, planned)
     else:
         assigned = people.regroup(ids, labels, vectors, action=action)
         extra = []
+        named = people.name_from_xmp(fids, assigned)
+        if named.changes:
+            grouped = set(fids)
+            assigned = {f: p for f, p in people.assignments().items() if f in grouped}
     grouping = build_grouping(
         cache, encoder_id, model, settings.as_dict(), faces, vectors, assigned, extra
     )
@@ -93,6 +101,7 @@ def group_faces(
         changes=changes,
         names=names,
         saved=not dry_run,
+        xmp_names=named.as_dict(),
     )
 
 

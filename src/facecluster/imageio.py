@@ -201,6 +201,29 @@ def _decode(data: bytes, max_pixels: int | None) -> tuple[Image.Image, int, int,
     return rgb, width, height, scale
 
 
+def exif_orientation(path: Path) -> int:
+    """The EXIF orientation (1-8) :func:`decode` applies to the file, read from its header
+    only; 1 when it has none or cannot be read."""
+    return header(path)[0]
+
+
+def header(path: Path) -> tuple[int, tuple[int, int]]:
+    """The EXIF orientation :func:`decode` applies to the file and the size of the image
+    as stored (before orientation), from its header only; (1, (0, 0)) when unreadable."""
+    _configure_pillow()
+    try:
+        with open(path, "rb") as f:
+            if sniff(f.read(16)) == "HEIF":
+                _register_heif()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(path) as im:
+                value, size = im.getexif().get(0x0112, 1), im.size
+    except Exception:  # an unreadable header: no orientation, never a failed scan
+        return 1, (0, 0)
+    return (value if isinstance(value, int) and 1 <= value <= 8 else 1), size
+
+
 def open_rgb(path: Path) -> np.ndarray:
     """Read and decode a file at full (or draft-reduced) resolution. Raises ImageError."""
     try:

@@ -33,6 +33,7 @@ from .errors import ImageError
 from .planner import Plan, plan
 from .records import DecodedPhoto, Face, Failure, FileEntry, ScanProgress, ScanStats, Timings
 from .scan import walk
+from .xmp_import import XmpReader, mentions_regions
 
 ProgressFn = Callable[[ScanProgress], None]
 
@@ -66,6 +67,7 @@ def load_photo(entry: FileEntry) -> DecodedPhoto | Failure:
         small_scale,
         read_seconds=read - start,
         decode_seconds=decoded - read,
+        xmp_regions=mentions_regions(data),
     )
 
 
@@ -125,6 +127,7 @@ class Indexer:
         follow_symlinks: bool = False,
         rescan: bool = False,
         progress: ProgressFn | None = None,
+        read_xmp: bool = True,
     ) -> None:
         self.cache = cache
         self.identity = identity
@@ -136,6 +139,7 @@ class Indexer:
         self.follow_symlinks = follow_symlinks
         self.rescan = rescan
         self.progress = progress
+        self.xmp = XmpReader() if read_xmp else None  # names in the photos' XMP
         self.encoder_id = 0
         self.stats = ScanStats(model=str(identity["name"]))
         self._plan = Plan()
@@ -221,6 +225,7 @@ class Indexer:
         ops: list[Op] = []
         detect: list[DecodedPhoto] = []
         reembed: list[tuple[DecodedPhoto, int]] = []
+        boxes: list[tuple[DecodedPhoto, list[list[float]]]] = []  # for their XMP names
         for entry, photo_id, res in batch:
             if isinstance(res, Failure):
                 self.stats.photos_failed += 1
@@ -242,13 +247,15 @@ class Indexer:
                     detect.append(res)
                 else:
                     ops.append(reuse)
+                    source = reuse.photo_id if isinstance(reuse, MovePhoto) else reuse.source_id
+                    boxes.append((res, [s.face.box.tolist() for s in self.cache.faces_of(source)]))
                     if isinstance(reuse, MovePhoto) and not self.cache.has_embeddings(
                         reuse.photo_id, self.encoder_id
                     ):
                         reembed.append((res, reuse.photo_id))
 
         if not detect and not reembed:  # failures, moves and copies need no model
-            self._commit(ops, len(batch))
+            self._commit(ops + self._names(boxes), len(batch))
             return
         detector, encoder = self.models
         found = detect_photos(detector, detect, self.min_face, self.stats.timings)
@@ -285,7 +292,17 @@ class Indexer:
         for known in stored:
             ops.append(AddEmbeddings([s.id for s in known], vectors[at : at + len(known)]))
             at += len(known)
-        self._commit(ops, len(batch))
+        boxes += [(photo, [f.box.tolist() for f in faces]) for photo, faces in writes]
+        self._commit(ops + self._names(boxes), len(batch))
+
+    def _names(self, photos: list[tuple[DecodedPhoto, list[list[float]]]]) -> list[Op]:
+        """The named face regions in the XMP of the photos read (and their face boxes)."""
+        if self.xmp is None or not photos:
+            return []
+        started = time.perf_counter()
+        ops: list[Op] = list(self.xmp.read(photos, self.stats))
+        self._tick("xmp names", started)
+        return ops
 
     def _commit(self, ops: list[Op], photos: int) -> None:
         started = time.perf_counter()
@@ -306,7 +323,7 @@ class Indexer:
         else:
             self.stats.photos_changed += 1
 
-    def _reuse(self, photo: DecodedPhoto) -> Op | None:
+    def _reuse(self, photo: DecodedPhoto) -> MovePhoto | CopyPhoto | None:
         """A photo whose content is already indexed: a move (old file gone) keeps its row
         and faces; a duplicate copies them. Either way no model runs."""
         path = str(photo.entry.path)

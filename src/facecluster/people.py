@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from . import generations, regroup
+from . import generations, regroup, xmp_names
 from .cache import FaceCache
 from .errors import FaceclusterError
 from .generations import Generation
@@ -105,6 +105,37 @@ class People:
             result = {f: created.get(p, p) for f, p in planned.items()}
             self.store.replace_clustered(result)
         return result
+
+    # -- names from the photos' XMP (xmp_names.py) ----------------------------------------
+    def plan_xmp_names(
+        self, face_ids: Sequence[int], assigned: dict[int, int]
+    ) -> xmp_names.NamePlan:
+        """What the names read from the photos' XMP would do to ``assigned``."""
+        names = {p.id: p.name for p in self.store.persons()}
+        imported = self.store.imported_names()
+        return xmp_names.plan(face_ids, assigned, imported, names, self.store.rejections())
+
+    def name_from_xmp(
+        self, face_ids: Sequence[int], assigned: dict[int, int]
+    ) -> xmp_names.NamePlan:
+        """Name persons (and place unknown faces) from the names in the photos' XMP, as
+        corrections of the user's (call it after :meth:`regroup`: its generation covers
+        both)."""
+        with self.cache.transaction():
+            plan = self.plan_xmp_names(face_ids, assigned)
+            for pid, name in plan.names.items():
+                self.store.set_name(pid, name)
+            for fid, pid in plan.placed.items():
+                self.store.place(fid, pid)
+            for name, fids in plan.new.items():
+                new_id = self.store.new_person(name, confirmed=True)
+                for fid in fids:
+                    self.store.place(fid, new_id)
+        return plan
+
+    def lone_regions(self) -> list[tuple[str, str, tuple[float, ...], str]]:
+        """Named XMP regions with no detected face: (photo, name, box, source)."""
+        return self.store.lone_regions()
 
     # -- history --------------------------------------------------------------------------
     def history(self) -> list[Generation]:

@@ -24,6 +24,18 @@ class Person:
         return self.name or f"person_{self.id:04d}"
 
 
+@dataclass(frozen=True)
+class PlacedFace:
+    """A face with a person, and its photo (the upright size, as scanned)."""
+
+    photo: str
+    size: tuple[int, int]
+    face_id: int
+    box: tuple[float, ...]
+    person_id: int
+    name: str | None
+
+
 class PersonStore:
     """The persons of one encoder in one database connection."""
 
@@ -83,6 +95,40 @@ class PersonStore:
             (person_id,),
         ).fetchall()
         return [(r[0], from_db(r[1])) for r in rows]
+
+    # -- names from the photos' XMP (xmp_regions) ------------------------------------------
+    def imported_names(self) -> dict[int, str]:
+        """face id -> the name a face region of its photo's XMP gives it."""
+        rows = self.db.execute(
+            "SELECT face_id, name FROM xmp_regions WHERE face_id IS NOT NULL ORDER BY id"
+        )
+        return {r[0]: r[1] for r in rows}
+
+    def lone_regions(self) -> list[tuple[str, str, tuple[float, ...], str]]:
+        """(photo path, name, box, source) of the named XMP regions no detected face
+        matched, by path."""
+        rows = self.db.execute(
+            "SELECT p.path, r.name, r.x1, r.y1, r.x2, r.y2, r.source FROM xmp_regions r "
+            "JOIN photos p ON p.id = r.photo_id WHERE r.face_id IS NULL ORDER BY p.path, r.id"
+        ).fetchall()
+        return [(from_db(r[0]), r[1], tuple(r[2:6]), r[6]) for r in rows]
+
+    def placed_faces(self) -> list[PlacedFace]:
+        """Every face that has a person, with its photo (for export-xmp), by path."""
+        rows = self.db.execute(
+            "SELECT ph.path, ph.width, ph.height, f.id, f.x1, f.y1, f.x2, f.y2, p.id, p.name "
+            "FROM assignments a JOIN persons p ON p.id = a.person_id "
+            "JOIN faces f ON f.id = a.face_id JOIN photos ph ON ph.id = f.photo_id "
+            "WHERE a.encoder_id = ? ORDER BY ph.path, f.idx",
+            (self.encoder_id,),
+        ).fetchall()
+        return [
+            PlacedFace(from_db(r[0]), (r[1] or 0, r[2] or 0), r[3], tuple(r[4:8]), r[8], r[9])
+            for r in rows
+        ]
+
+    def photo_paths(self) -> list[str]:
+        return [from_db(r[0]) for r in self.db.execute("SELECT path FROM photos ORDER BY path")]
 
     def existing_faces(self, face_ids: Sequence[int]) -> set[int]:
         found: set[int] = set()

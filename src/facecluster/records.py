@@ -42,6 +42,7 @@ class DecodedPhoto:
     small_scale: float  # pixels of ``small`` per pixel of ``image``
     read_seconds: float = 0.0  # reading and hashing the file (in a worker thread)
     decode_seconds: float = 0.0  # decoding and shrinking (in a worker thread)
+    xmp_regions: bool = False  # its bytes name a face-region XMP schema (xmp_import.py)
 
 
 @dataclass(frozen=True, eq=False)
@@ -70,6 +71,16 @@ class Failure:
     error: str
 
 
+@dataclass(frozen=True)
+class NamedRegion:
+    """A named face region read from a photo's XMP, in the coordinates of the upright
+    original (like Face.box). ``source``: where it was read, e.g. "sidecar mwg"."""
+
+    name: str
+    box: tuple[float, float, float, float]  # x1, y1, x2, y2
+    source: str
+
+
 @dataclass
 class ScanStats:
     """What one scan did. Mutable while the scan runs; returned to the caller at the end."""
@@ -95,6 +106,10 @@ class ScanStats:
     unavailable: list[Failure] = field(default_factory=list)
     # Seconds per pipeline stage (see ``Indexer``); worker-thread stages overlap the others.
     timings: dict[str, float] = field(default_factory=dict)
+    # Names read from face regions in the photos' XMP (xmp_import.py).
+    xmp_faces_named: int = 0  # detected faces given a name
+    xmp_regions_alone: int = 0  # named regions with no detected face: kept with the photo
+    xmp_warnings: list[Failure] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -117,6 +132,13 @@ class ScanStats:
             "failures": [{"path": shown(f.path), "error": f.error} for f in self.failures],
             "unavailable": [{"path": shown(u.path), "error": u.error} for u in self.unavailable],
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
+            "xmp": {
+                "faces_named": self.xmp_faces_named,
+                "regions_without_face": self.xmp_regions_alone,
+                "warnings": [
+                    {"path": shown(w.path), "warning": w.error} for w in self.xmp_warnings
+                ],
+            },
         }
 
 

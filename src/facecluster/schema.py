@@ -99,6 +99,21 @@ CREATE TABLE IF NOT EXISTS generation_assignments (
     PRIMARY KEY (generation_id, face_id)
 ) WITHOUT ROWID;
 """,
+    # 3: named face regions read from the photos' XMP (digiKam, Lightroom, immich...):
+    # matched to a detected face (face_id), or kept as a named region of the photo (NULL).
+    # Boxes in the coordinates of the upright original, like faces.
+    3: """
+CREATE TABLE IF NOT EXISTS xmp_regions (
+    id INTEGER PRIMARY KEY,
+    photo_id INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,
+    face_id INTEGER REFERENCES faces(id) ON DELETE SET NULL,
+    name TEXT NOT NULL,
+    x1 REAL NOT NULL, y1 REAL NOT NULL, x2 REAL NOT NULL, y2 REAL NOT NULL,
+    source TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS xmp_regions_photo ON xmp_regions(photo_id);
+CREATE INDEX IF NOT EXISTS xmp_regions_face ON xmp_regions(face_id);
+""",
 }
 VERSION = max(STEPS)
 

@@ -7,7 +7,7 @@ import importlib
 from .app import app, main
 
 # Each command module registers its commands on ``app``; this order is --help's order.
-for _module in ("scan", "group", "people", "search", "train", "models"):
+for _module in ("scan", "group", "people", "xmp", "search", "train", "models"):
     importlib.import_module(f".{_module}", __name__)
 
 __all__ = ["app", "main"]

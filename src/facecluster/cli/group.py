@@ -17,6 +17,7 @@ from ..writers import LAYOUTS, WRITERS
 from .app import app
 from .options import CLUSTERING, Shared, shared
 from .output import emit_json, handles_errors
+from .xmp import xmp_name_lines
 
 
 @app.command()
@@ -172,6 +173,8 @@ def _render_group(s: dict[str, Any]) -> None:
         f"{s['seconds']:.1f} s"
     )
     for line in _change_lines(s["changes"], s["saved"]):
+        print(line)
+    for line in xmp_name_lines(s.get("xmp_names") or {}, s["saved"]):
         print(line)
     if not s["saved"]:
         print("dry run: nothing was saved")

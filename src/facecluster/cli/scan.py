@@ -178,6 +178,8 @@ def render_summary(stats: ScanStats, max_failures: int = 20) -> None:
         ("without a face", stats.no_face),
         ("faces found now", stats.faces_new),
         ("faces in the index", stats.faces),
+        ("faces named in XMP", stats.xmp_faces_named),
+        ("XMP names without a face", stats.xmp_regions_alone),
     ]
     for label, value in rows:
         if value or label in ("photos found", "faces in the index", "failed"):
@@ -192,6 +194,8 @@ def render_summary(stats: ScanStats, max_failures: int = 20) -> None:
             "not removed; they are checked again at the next scan",
             markup=False,
         )
+    for w in stats.xmp_warnings[:max_failures]:
+        err.print(f"warning: {safe(w.path)}: {safe(w.error)}", markup=False)
     if stats.failures:
         for f in stats.failures[:max_failures]:
             err.print(f"failed: {safe(f.path)}: {safe(f.error)}", markup=False)
