@@ -19,6 +19,7 @@ from .cache import FaceCache
 from .errors import FaceclusterError
 from .generations import Generation
 from .person_store import Person, PersonStore
+from .placement import PlacedFace, place_faces
 
 __all__ = ["People", "Person", "PersonError"]
 
@@ -54,6 +55,15 @@ class People:
     def faces_with_photos(self, person_id: int) -> list[tuple[int, str]]:
         """(face id, photo path) of a person's faces, by path."""
         return self.store.faces_with_photos(person_id)
+
+    def placed_faces(self, person_id: int) -> list[PlacedFace]:
+        """A person's faces with their boxes and where each sits among the faces of its
+        photo ("left of 3"), by path."""
+        return place_faces(self.store.faces_beside(person_id), set(self.store.faces_of(person_id)))
+
+    def unknown(self) -> int:
+        """How many faces of this encoder belong to no person."""
+        return self.cache.count_faces(self.encoder_id) - len(self.store.assignments())
 
     # -- regrouping -----------------------------------------------------------------------
     def plan_regroup(

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .pathcodec import from_db
+from .placement import Box
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,18 @@ class PersonStore:
             (person_id,),
         ).fetchall()
         return [(r[0], from_db(r[1])) for r in rows]
+
+    def faces_beside(self, person_id: int) -> list[tuple[int, int, str, Box]]:
+        """(face id, photo id, photo path, box) of every face in the photos that hold a
+        face of the person (theirs and the others), by path."""
+        rows = self.db.execute(
+            "SELECT f.id, f.photo_id, ph.path, f.x1, f.y1, f.x2, f.y2 FROM faces f "
+            "JOIN photos ph ON ph.id = f.photo_id WHERE f.photo_id IN (SELECT g.photo_id "
+            "FROM assignments a JOIN faces g ON g.id = a.face_id WHERE a.person_id = ?) "
+            "ORDER BY ph.path, f.id",
+            (person_id,),
+        ).fetchall()
+        return [(r[0], r[1], from_db(r[2]), (r[3], r[4], r[5], r[6])) for r in rows]
 
     def existing_faces(self, face_ids: Sequence[int]) -> set[int]:
         found: set[int] = set()
