@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -11,6 +12,14 @@ COMMANDS = [[], ["scan"], ["group"], ["people"], ["people", "name"], ["people", 
             ["find"], ["eval"], ["train"], ["models"]]
 
 
+# A fixed width and nothing from the caller's environment but PYTHONPATH (so that
+# `PYTHONPATH=src python bench/cli_reference.py` documents those sources): FACECLUSTER_*
+# variables would change the defaults shown.
+ENV = {"COLUMNS": "100", "PATH": "/usr/bin:/bin"} | (
+    {"PYTHONPATH": os.environ["PYTHONPATH"]} if os.environ.get("PYTHONPATH") else {}
+)
+
+
 def main() -> None:
     print("# CLI reference\n")
     print("Generated from the commands' `--help` by `python bench/cli_reference.py > docs/cli.md`.")
@@ -18,7 +27,7 @@ def main() -> None:
     for cmd in COMMANDS:
         out = subprocess.run([sys.executable, "-m", "facecluster", *cmd, "--help"],
                              capture_output=True, text=True, check=True,
-                             env={"COLUMNS": "100", "PATH": "/usr/bin:/bin"}).stdout
+                             env=ENV).stdout
         print(f"## facecluster {' '.join(cmd)}".rstrip() + "\n")
         print("```text\n" + out.rstrip() + "\n```\n")
 

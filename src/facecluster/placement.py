@@ -44,6 +44,8 @@ def describe(i: int, boxes: Sequence[Box]) -> str:
         place = "leftmost"
     elif rank == n - 1:
         place = "rightmost"
+    elif rank == n - 1 - rank:
+        place = "middle"
     elif rank < n - 1 - rank:
         place = f"{_ordinal(rank + 1)} from left"
     else:

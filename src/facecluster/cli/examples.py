@@ -18,7 +18,7 @@ EXAMPLES: dict[str, list[str]] = {
         "facecluster people",
         "facecluster people --json | jq '.[0]'",
     ],
-    "people name": ['facecluster people name 3 "Anna"'],
+    "people name": ['facecluster people name 3 "Anna"', 'facecluster people name 3 "Anna B."'],
     "people merge": ["facecluster people merge 3 7 12", "facecluster people merge 3 7 --json"],
     "people split": [
         "facecluster people show 3",
