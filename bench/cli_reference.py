@@ -18,6 +18,14 @@ ENV = {"COLUMNS": "100", "PATH": "/usr/bin:/bin"} | (
 )
 
 
+# A fixed width and nothing from the caller's environment but PYTHONPATH (so that
+# `PYTHONPATH=src python bench/cli_reference.py` documents those sources): FACECLUSTER_*
+# variables would change the defaults shown.
+ENV = {"COLUMNS": "100", "PATH": "/usr/bin:/bin"} | (
+    {"PYTHONPATH": os.environ["PYTHONPATH"]} if os.environ.get("PYTHONPATH") else {}
+)
+
+
 def main() -> None:
     print("# CLI reference\n")
     print("Generated from the commands' `--help` by `python bench/cli_reference.py > docs/cli.md`.")

@@ -104,3 +104,60 @@ def test_scan_profile_prints_the_stages(tmp_path):
     res = runner.invoke(app, ["scan", str(root), "--db", str(tmp_path / "g.db"), "--json"])
     timings = json.loads(res.stdout)["timings"]
     assert timings["embed"] > 0 and timings["detect.pnet"] > 0
+
+
+# --- our declarations of the nets and operators against facenet-pytorch and torchvision ---
+
+
+def test_our_nets_give_facenet_pytorchs_outputs():
+    import torch
+    from facenet_pytorch.models.mtcnn import ONet, PNet, RNet
+
+    from facecluster.mtcnn_nets import load_nets
+
+    ours = load_nets(torch.device("cpu"), torch.contiguous_format)
+    theirs = (PNet().eval(), RNet().eval(), ONet().eval())
+    torch.manual_seed(0)
+    with torch.inference_mode():
+        for a, b, size in zip(ours, theirs, (40, 24, 48), strict=True):
+            x = torch.rand(3, 3, size, size) * 2 - 1
+            for mine, ref in zip(a(x), b(x), strict=True):
+                assert torch.equal(mine, ref)
+
+
+@pytest.mark.parametrize("n", [50, 2000])  # both of torchvision's strategies (4000 numbers)
+def test_batched_nms_and_roi_align_match_torchvision(n):
+    import torch
+    from torchvision import ops
+
+    from facecluster import mtcnn_nets
+
+    g = torch.Generator().manual_seed(n)
+    xy = torch.rand(n, 2, generator=g) * 200
+    boxes = torch.cat([xy, xy + 10 + torch.rand(n, 2, generator=g) * 40], dim=1)
+    scores, idxs = torch.rand(n, generator=g), torch.randint(0, 3, (n,), generator=g)
+    for t in (0.5, 0.7):
+        ours = mtcnn_nets.batched_nms(boxes, scores, idxs, t)
+        assert torch.equal(ours, ops.batched_nms(boxes, scores, idxs, t))
+    image = torch.rand(3, 3, 64, 64, generator=g)
+    rois = torch.cat([idxs[:20, None].float(), boxes[:20] / 4], dim=1)
+    mine = mtcnn_nets.roi_align(image, rois, 24, 0.5, 1, True)
+    assert torch.equal(mine, ops.roi_align(image, rois, (24, 24), 0.5, 1, aligned=True))
+
+
+def test_detecting_imports_neither_torchvision_nor_facenet_pytorch():
+    import subprocess
+    import sys
+
+    portrait = sample_people()["Colin_Powell"][0]
+    code = (
+        "import sys; from pathlib import Path; from facecluster.detect import Detector; "
+        "from facecluster.imageio import open_rgb; "
+        "faces = Detector('cpu').detect([open_rgb(Path(sys.argv[1]))])[0]; "
+        "print(len(faces), sorted(m for m in ('torchvision', 'facenet_pytorch', "
+        "'torch._dynamo') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(portrait)], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "1 []"  # the face is found, with none of them imported

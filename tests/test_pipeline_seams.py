@@ -118,8 +118,15 @@ def test_plan_sorts_files_into_new_changed_and_unchanged(library: Path, tmp_path
     index = s.cache.photo_index()
     os.utime(library / "a" / "one.png", ns=(1, 1))
     p = plan(walk([library]), index, set())
-    assert {e.path.name for e in p.read} == {"one.png", "broken.jpg"}  # changed; failed before
-    assert p.unchanged == 2 and p.total == 4 and not p.new
+    assert {e.path.name for e in p.read} == {"one.png"}  # changed
+    assert p.unchanged == 2 and p.failed_unchanged == 1 and p.total == 4 and not p.new
+    # A file that failed is read again when asked, or when it changed.
+    retry = plan(walk([library]), index, set(), retry_failed=True)
+    assert {e.path.name for e in retry.read} == {"one.png", "broken.jpg"}
+    os.utime(library / "b" / "broken.jpg", ns=(1, 1))
+    touched = plan(walk([library]), index, set())
+    assert {e.path.name for e in touched.read} == {"one.png", "broken.jpg"}
+    assert touched.failed_unchanged == 0
 
 
 def test_first_scan_then_unchanged_rescan_loads_no_model(library: Path, tmp_path: Path):
@@ -130,7 +137,11 @@ def test_first_scan_then_unchanged_rescan_loads_no_model(library: Path, tmp_path
     assert s.loads == 1 and s.encoder.chips == 3
     again = Scanner(tmp_path / "f.db").scan(library)
     assert again.photos_unchanged == 3 and again.embeddings_computed == 0
-    assert again.photos_failed == 1  # the broken file is tried again
+    # The broken file has not changed: it is not tried again, and says so.
+    assert again.photos_failed == 0 and again.photos_failed_unchanged == 1
+    assert again.as_dict()["photos_failed_unchanged"] == 1
+    retried = Scanner(tmp_path / "f.db").scan(library, retry_failed=True)
+    assert retried.photos_failed == 1 and retried.photos_failed_unchanged == 0
 
 
 def test_moved_and_copied_photos_reuse_their_faces_without_a_model(library, tmp_path):
@@ -170,8 +181,9 @@ def test_a_photo_that_cannot_be_read_any_more_keeps_its_faces(library, tmp_path)
     s.scan(library)
     (library / "a" / "one.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
     stats = Scanner(tmp_path / "f.db").scan(library)
-    assert stats.photos_failed == 2 and stats.faces == 3
-    assert any("kept what the last scan found" in f.error for f in stats.failures)
+    # one.png fails now (broken.jpg failed before and is not retried)
+    assert stats.photos_failed == 1 and stats.photos_failed_unchanged == 1 and stats.faces == 3
+    assert "kept what the last scan found" in stats.failures[0].error
 
 
 def test_an_empty_folder_hides_nothing_it_held(library, tmp_path):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -46,8 +47,8 @@ def embedding_rows(db: Path) -> int:
 
 
 def db_tables(db: Path) -> dict[str, list[tuple]]:
-    """Every row that matters; a photo that failed is tried again at each scan (its row is
-    rewritten), so for those only what the row says."""
+    """Every row that matters; a photo that failed is tried again with --retry-failed (its
+    row is rewritten), so for those only what the row says."""
     with sqlite3.connect(db) as con:
         out = {
             t: con.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall()
@@ -105,25 +106,35 @@ def test_scan_finds_every_face_and_lists_the_broken_file(scanned_sample):
 
 def test_scan_summary_names_the_broken_file_and_strict_exits_1(scanned_sample, tmp_path):
     db = db_copy(scanned_sample, tmp_path / "faces.db")
-    result = runner.invoke(app, ["scan", str(scanned_sample.root), "--db", str(db)])
+    broken = scanned_sample.root / sample_edge("broken").relative_to(SAMPLE)
+    # Unchanged since the scan that found it broken: counted, not read again.
+    again = runner.invoke(app, ["scan", str(scanned_sample.root), "--db", str(db)])
+    assert again.exit_code == 0, again.output
+    assert re.search(r"failed \(unchanged since last scan\) │ +1 │", again.stdout)
+    assert "1 photo that failed before and did not change was not read again" in again.stderr
+    assert "--retry-failed" in again.stderr and f"failed: {broken}" not in again.stderr
+    result = runner.invoke(
+        app, ["scan", str(scanned_sample.root), "--db", str(db), "--retry-failed"]
+    )
     assert result.exit_code == 0, result.output
     assert "photos found" in result.stdout and "failed" in result.stdout
-    broken = scanned_sample.root / sample_edge("broken").relative_to(SAMPLE)
     assert f"failed: {broken}: corrupt JPEG image" in result.stderr
     assert "Traceback" not in result.output
-    strict = runner.invoke(
-        app, ["scan", str(scanned_sample.root), "--db", str(db), "--strict", "--quiet"]
-    )
-    assert strict.exit_code == 1 and strict.stdout == ""
+    for retry in ([], ["--retry-failed"]):  # a broken photo is a failure either way
+        strict = runner.invoke(
+            app, ["scan", str(scanned_sample.root), "--db", str(db), "--strict", "-q", *retry]
+        )
+        assert strict.exit_code == 1 and strict.stdout == ""
 
 
 def test_unchanged_rescan_touches_nothing(scanned_sample, tmp_path):
     db = db_copy(scanned_sample, tmp_path / "faces.db")
     photos, tables = snapshot(scanned_sample.root), db_tables(db)
     again = scan_json(str(scanned_sample.root), "--db", str(db))
-    # The broken file is tried again (and fails again); everything else is not even read.
+    # Nothing is read: neither the unchanged photos nor the broken file that has not
+    # changed since it failed (--retry-failed would try it).
     assert again["photos_unchanged"] == again["photos_total"] - 1 == 17
-    assert again["photos_failed"] == 1
+    assert again["photos_failed"] == 0 and again["photos_failed_unchanged"] == 1
     assert again["photos_new"] == again["photos_changed"] == again["faces_new"] == 0
     assert again["embeddings_computed"] == 0 and again["faces"] == scanned_sample.stats["faces"]
     assert again["seconds"] < max(0.1 * scanned_sample.stats["seconds"], 0.5)

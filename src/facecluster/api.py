@@ -15,9 +15,9 @@ thin layer over these calls (docs/api.md).
 
 from __future__ import annotations
 
-import errno
 import os
 import sqlite3
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,7 +100,7 @@ def embed_photo(
 ) -> tuple[list[Face], np.ndarray]:
     """Every face of one photo (largest first) and its embedding. Raises ImageError for a
     file that cannot be read and NoFaceError when it has no face."""
-    from .indexer import embed_file
+    from .stages import embed_file
 
     path = Path(photo).expanduser()
     if not path.is_file():
@@ -164,6 +164,7 @@ class FaceIndex:
 
         self.path = Path(db).expanduser() if db is not None else config.default_db_path()
         self.weights = _path(weights)
+        self.asked = model if isinstance(model, str) else model.name
         self.spec = model_spec(model, self.weights)
         self.model = self.spec.name
         self.device = device
@@ -186,6 +187,20 @@ class FaceIndex:
         from .encoders import encoder_identity
 
         return encoder_identity(self.spec, self.weights)
+
+    def fallback_notice(self) -> str | None:
+        """Why 'auto' did not pick its first choice, the first time that happens with this
+        database; None after that (it is remembered in the database) or when it did."""
+        from .encoders import AUTO, ENCODERS
+        from .encoders.facenet_paths import missing_message
+
+        if self.asked != "auto" or self.model == AUTO[0] or self.cache.readonly:
+            return None
+        key = f"notice:auto {AUTO[0]} -> {self.model}"
+        if self.cache.note(key) is not None:
+            return None
+        self.cache.set_note(key, str(int(time.time())))
+        return missing_message(AUTO[0], ENCODERS.get(AUTO[0]).variant)
 
     @property
     def threshold(self) -> float:
@@ -218,15 +233,19 @@ class FaceIndex:
         min_face: int = config.DEFAULT_MIN_FACE,
         follow_symlinks: bool = False,
         rescan: bool = False,
+        retry_failed: bool = False,
         progress: Callable[[ScanProgress], None] | None = None,
     ) -> ScanStats:
         """Detect, align and embed every face under ``paths`` into the database; only new
-        or changed photos are read. Takes the writer lock (CacheLocked if held)."""
+        or changed photos are read (and photos that failed before only with
+        ``retry_failed``). ``progress`` is called once per photo (records.ScanProgress).
+        Takes the writer lock (CacheLocked if held)."""
         from .indexer import Indexer
+        from .scan_stop import SavedProgress, disk_full_or
 
         roots = check_paths(paths)
         self.cache.lock()  # before anything slow: a second scan is refused at once
-        saved = _Saved(progress)
+        saved = SavedProgress(progress)
         try:
             indexer = Indexer(
                 self.cache,
@@ -237,11 +256,12 @@ class FaceIndex:
                 min_face=min_face,
                 follow_symlinks=follow_symlinks,
                 rescan=rescan,
+                retry_failed=retry_failed,
                 progress=saved,
             )
             return indexer.scan(roots)
         except (DiskFull, OSError, sqlite3.Error) as exc:
-            raise _disk_full_or(exc, self.cache.path, saved) from exc
+            raise disk_full_or(exc, self.cache.path, saved) from exc
         finally:
             self.cache.unlock()
 
@@ -345,43 +365,6 @@ def load_encoder(
     dev = resolve_device(device)
     _check_device(dev)
     return load(model_spec(model, weights), _path(weights), dev)
-
-
-class _Saved:
-    """Passes the scan's progress on and remembers how far it got (the indexer reports
-    after each committed batch), for the disk-full message."""
-
-    def __init__(self, then: Callable[[ScanProgress], None] | None) -> None:
-        self.last: ScanProgress | None = None
-        self.then = then
-
-    def __call__(self, p: ScanProgress) -> None:
-        self.last = p
-        if self.then is not None:
-            self.then(p)
-
-    def note(self) -> str:
-        done, total = (self.last.done, self.last.total) if self.last else (0, 0)
-        return (
-            f"; {done} of the {total} photos this scan had to read were saved, and the next "
-            "scan resumes after them"
-        )
-
-
-def _disk_full_or(exc: BaseException, db: Path, saved: _Saved) -> BaseException:
-    """A full disk says how much of the scan was saved; other storage errors are
-    explained; anything else is returned as it is."""
-    from .dbfile import disk_full, explain
-
-    full = isinstance(exc, DiskFull) or (isinstance(exc, OSError) and exc.errno == errno.ENOSPC)
-    if isinstance(exc, sqlite3.Error):
-        err = explain(exc, db)
-        if not isinstance(err, DiskFull):
-            return err
-        full = True
-    if not full:
-        return exc
-    return disk_full(getattr(exc, "filename", None) or db, saved.note())
 
 
 def _path(p: PathLike | None) -> Path | None:

@@ -201,6 +201,15 @@ class FaceCache:
             os.close(self._lock_fd)
             self._lock_fd = None
 
+    # -- notes: the meta table, key -> text (a new key needs no schema step) ------------
+    def note(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_note(self, key: str, value: str) -> None:
+        with self.transaction() as db:
+            db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
     # -- encoders -------------------------------------------------------------------------
     def encoder_id(self, identity: dict[str, object], *, register: bool = True) -> int | None:
         key = _canonical(identity)

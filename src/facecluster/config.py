@@ -15,6 +15,11 @@ DEFAULT_MIN_FACE = 20  # pixels, in the photo's own resolution
 # Detection runs on a copy whose long side is at most this many pixels; faces are
 # cropped from the full-resolution decode, so the encoder still sees sharp pixels.
 DETECT_MAX_SIDE = 1280
+# On the CPU, photos go through the models in runs of at most this many detection pixels:
+# 16 LFW-size photos (250 x 250) together, where batching saves 25%, but a camera photo
+# (1280 x 960 after the shrink above) alone, which is no slower than batching it (1.1 s
+# vs 1.5 s for four: docs/performance.md) and lets the progress bar move per photo.
+MODEL_CHUNK_PIXELS = 1_000_000
 # JPEGs are decoded at a reduced scale (draft mode) but never below this long side,
 # so a face that fills 1/10 of the frame still has >= 150 px for the encoder.
 DECODE_MIN_SIDE = 2048

@@ -40,3 +40,8 @@ def safe(text: object) -> str:
     if not any(_unsafe(ch) for ch in s):
         return s
     return "".join(_escape(ch) if _unsafe(ch) else ch for ch in s)
+
+
+def plural(n: int, word: str, words: str | None = None) -> str:
+    """``1 face``, ``2 faces``; ``words`` for an irregular plural."""
+    return f"{n} {word if n == 1 else (words or word + 's')}"

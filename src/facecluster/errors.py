@@ -9,6 +9,7 @@ EXIT_OK = 0
 EXIT_FAILED = 1  # partial failure under --strict, or a check that said "no"
 EXIT_USAGE = 2  # usage or input error
 EXIT_INTERRUPTED = 130
+EXIT_PIPE = 141  # the reader of a pipe stopped reading (``| head``): 128 + SIGPIPE, no message
 
 
 class FaceclusterError(Exception):

@@ -88,7 +88,7 @@ class SheetStats:
 
 def database_files(db: Path) -> tuple[Path, ...]:
     """The database and its side files: what no output may overwrite or hold."""
-    db = Path(os.path.abspath(db))
+    db = Path(os.path.abspath(os.path.expanduser(db)))
     return (db, *(db.with_name(db.name + s) for s in ("-wal", "-shm", "-journal", ".lock")))
 
 

@@ -4,7 +4,6 @@ flight; the next scan resumes where it stopped."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 from collections import deque
@@ -14,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import config, imageio
+from . import config
 from .cache import (
     STATUS_FAILED,
     STATUS_NO_FACE,
@@ -27,83 +26,15 @@ from .cache import (
     PhotoRow,
     PhotoWrite,
 )
-from .detect import FaceDetector, scale_face
+from .detect import FaceDetector
 from .encoders import Encoder
-from .errors import ImageError
 from .planner import Plan, plan
-from .records import DecodedPhoto, Face, Failure, FileEntry, ScanProgress, ScanStats, Timings
+from .records import DecodedPhoto, Failure, FileEntry, ScanProgress, ScanStats
 from .scan import walk
-from .xmp_import import XmpReader, mentions_regions
+from .stages import detect_photos, face_chips, load_photo
+from .xmp_import import XmpReader
 
 ProgressFn = Callable[[ScanProgress], None]
-
-
-def load_photo(entry: FileEntry) -> DecodedPhoto | Failure:
-    """Read, hash and decode one file (runs in a worker thread). Never raises."""
-    start = time.perf_counter()
-    try:
-        data = entry.path.read_bytes()
-    except OSError as exc:
-        return Failure(str(entry.path), f"cannot read: {exc.strerror or exc}")
-    digest = hashlib.blake2b(data, digest_size=16).hexdigest()
-    read = time.perf_counter()
-    try:
-        image, width, height, scale, small, small_scale = imageio.decode_pair(
-            data, config.DETECT_MAX_SIDE
-        )
-    except ImageError as exc:
-        return Failure(str(entry.path), str(exc))
-    except Exception as exc:  # a decoder bug must not stop the scan
-        return Failure(str(entry.path), f"cannot decode: {type(exc).__name__}: {exc}"[:200])
-    decoded = time.perf_counter()
-    return DecodedPhoto(
-        entry,
-        digest,
-        width,
-        height,
-        image,
-        scale,
-        small,
-        small_scale,
-        read_seconds=read - start,
-        decode_seconds=decoded - read,
-        xmp_regions=mentions_regions(data),
-    )
-
-
-def detect_photos(
-    detector: FaceDetector,
-    photos: Sequence[DecodedPhoto],
-    min_face: float,
-    timings: Timings | None = None,
-) -> list[list[Face]]:
-    """Faces of each photo, in the coordinates of its upright original."""
-    found = detector.detect(
-        [p.small for p in photos], [min_face * p.scale * p.small_scale for p in photos], timings
-    )
-    return [
-        [scale_face(f, 1.0 / (p.scale * p.small_scale)) for f in faces]
-        for p, faces in zip(photos, found, strict=True)
-    ]
-
-
-def face_chips(encoder: Encoder, photo: DecodedPhoto, faces: Sequence[Face]) -> list[np.ndarray]:
-    """Aligned crops of original-coordinate faces, cut from the decoded image."""
-    return [encoder.prepare(photo.image, scale_face(f, photo.scale)) for f in faces]
-
-
-def embed_file(
-    path: Path, detector: FaceDetector, encoder: Encoder, min_face: float = config.DEFAULT_MIN_FACE
-) -> tuple[DecodedPhoto, list[Face], np.ndarray]:
-    """Detect and embed every face of one photo. Raises ImageError when it cannot be read."""
-    st = path.stat()
-    res = load_photo(FileEntry(path, st.st_size, st.st_mtime_ns))
-    if isinstance(res, Failure):
-        raise ImageError(f"{path}: {res.error}")
-    faces = detect_photos(detector, [res], min_face)[0]
-    return res, faces, encoder.embed(face_chips(encoder, res, faces))
-
-
 ModelLoader = Callable[[], tuple[FaceDetector, Encoder]]
 
 
@@ -126,6 +57,7 @@ class Indexer:
         min_face: int = config.DEFAULT_MIN_FACE,
         follow_symlinks: bool = False,
         rescan: bool = False,
+        retry_failed: bool = False,
         progress: ProgressFn | None = None,
         read_xmp: bool = True,
     ) -> None:
@@ -138,6 +70,7 @@ class Indexer:
         self.min_face = min_face
         self.follow_symlinks = follow_symlinks
         self.rescan = rescan
+        self.retry_failed = retry_failed
         self.progress = progress
         self.xmp = XmpReader() if read_xmp else None  # names in the photos' XMP
         self.encoder_id = 0
@@ -145,11 +78,13 @@ class Indexer:
         self._plan = Plan()
         self._moved: set[int] = set()
         self._index: dict[str, PhotoRow] = {}
-        self._done = 0
+        self._done = 0  # photos processed (reported one by one)
+        self._saved = 0  # of those, committed
 
     @property
     def models(self) -> tuple[FaceDetector, Encoder]:
         if self._models is None:
+            self._report("loading models")
             self._models = self._load_models()
             self.stats.device = str(getattr(self._models[0], "device", "cpu"))
         return self._models
@@ -167,10 +102,11 @@ class Indexer:
             started = time.perf_counter()
             unavailable: list[Failure] = []
             found = walk(roots, self.follow_symlinks, unavailable)
-            self._plan = plan(found, index, missing, self.rescan)
+            self._plan = plan(found, index, missing, self.rescan, self.retry_failed)
             self._tick("walk and compare", started)
             self.stats.photos_total = self._plan.total
             self.stats.photos_unchanged = self._plan.unchanged
+            self.stats.photos_failed_unchanged = self._plan.failed_unchanged
             self._run()
             started = time.perf_counter()
             self._prune(roots, index, unavailable)
@@ -222,6 +158,9 @@ class Indexer:
             pool.shutdown(wait=False, cancel_futures=True)
 
     def _process(self, batch: list[tuple[FileEntry, int | None, DecodedPhoto | Failure]]) -> None:
+        """One batch: failures, moves and copies need no model and are done at once; the
+        others go through the models in chunks (``_chunks``), each photo reported when its
+        faces are known; the whole batch is committed in one transaction at the end."""
         ops: list[Op] = []
         detect: list[DecodedPhoto] = []
         reembed: list[tuple[DecodedPhoto, int]] = []
@@ -237,6 +176,7 @@ class Indexer:
                 else:
                     ops.append(PhotoWrite(entry, None, None, None, STATUS_FAILED, error=res.error))
                 self.stats.failures.append(res)
+                self._photo_done()
             elif photo_id is not None:
                 reembed.append((res, photo_id))
             else:
@@ -245,40 +185,55 @@ class Indexer:
                     self._count_read(entry)
                 if reuse is None:
                     detect.append(res)
+                    continue
+                ops.append(reuse)
+                if isinstance(reuse, MovePhoto) and not self.cache.has_embeddings(
+                    reuse.photo_id, self.encoder_id
+                ):
+                    reembed.append((res, reuse.photo_id))
                 else:
-                    ops.append(reuse)
                     source = reuse.photo_id if isinstance(reuse, MovePhoto) else reuse.source_id
                     boxes.append((res, [s.face.box.tolist() for s in self.cache.faces_of(source)]))
-                    if isinstance(reuse, MovePhoto) and not self.cache.has_embeddings(
-                        reuse.photo_id, self.encoder_id
-                    ):
-                        reembed.append((res, reuse.photo_id))
+                    self._photo_done()
+        for a, b in self._runs(detect):
+            ops += self._detect_and_embed(detect[a:b], boxes)
+        for a, b in self._runs([photo for photo, _ in reembed]):
+            ops += self._reembed(reembed[a:b])
+        self._commit(ops + self._names(boxes), len(batch))
 
-        if not detect and not reembed:  # failures, moves and copies need no model
-            self._commit(ops + self._names(boxes), len(batch))
-            return
+    def _runs(self, photos: list[DecodedPhoto]) -> list[tuple[int, int]]:
+        """(start, end) of runs of ``photos`` that go through the models together: on the
+        CPU at most config.MODEL_CHUNK_PIXELS detection pixels each (a camera photo alone,
+        a batch of small ones together: batching large photos gains nothing there, and
+        progress moves photo by photo); on a GPU the whole batch."""
+        if not photos:
+            return []
+        self.models  # noqa: B018  (loaded now: the device decides)
+        if self.stats.device != "cpu":
+            return [(0, len(photos))]
+        runs, start, pixels = [], 0, 0
+        for i, photo in enumerate(photos):
+            size = photo.small.shape[0] * photo.small.shape[1]
+            if i > start and pixels + size > config.MODEL_CHUNK_PIXELS:
+                runs.append((start, i))
+                start, pixels = i, 0
+            pixels += size
+        return [*runs, (start, len(photos))]
+
+    def _detect_and_embed(
+        self, photos: list[DecodedPhoto], boxes: list[tuple[DecodedPhoto, list[list[float]]]]
+    ) -> list[Op]:
         detector, encoder = self.models
-        found = detect_photos(detector, detect, self.min_face, self.stats.timings)
+        found = detect_photos(detector, photos, self.min_face, self.stats.timings)
         started = time.perf_counter()
         chips: list[np.ndarray] = []
-        writes: list[tuple[DecodedPhoto, list[Face]]] = []
-        for photo, faces in zip(detect, found, strict=True):
+        for photo, faces in zip(photos, found, strict=True):
             chips += face_chips(encoder, photo, faces)
-            writes.append((photo, faces))
-        stored = []
-        for photo, photo_id in reembed:
-            known = self.cache.faces_of(photo_id)
-            chips += face_chips(encoder, photo, [s.face for s in known])
-            stored.append(known)
-            self.stats.photos_reembedded += 1
         self._tick("align", started)
-
-        started = time.perf_counter()
-        vectors = encoder.embed(chips)
-        self._tick("embed", started)
-        self.stats.embeddings_computed += len(chips)
+        vectors = self._embed(encoder, chips)
+        ops: list[Op] = []
         at = 0
-        for photo, faces in writes:
+        for photo, faces in zip(photos, found, strict=True):
             vecs = vectors[at : at + len(faces)]
             at += len(faces)
             status = STATUS_OK if faces else STATUS_NO_FACE
@@ -289,11 +244,37 @@ class Indexer:
                     photo.entry, photo.digest, photo.width, photo.height, status, faces, vecs
                 )
             )
+            boxes.append((photo, [f.box.tolist() for f in faces]))
+            self._photo_done()
+        return ops
+
+    def _reembed(self, photos: list[tuple[DecodedPhoto, int]]) -> list[Op]:
+        """Known faces (another encoder's, or a moved photo's) embedded by this encoder."""
+        _, encoder = self.models
+        started = time.perf_counter()
+        chips: list[np.ndarray] = []
+        stored = []
+        for photo, photo_id in photos:
+            known = self.cache.faces_of(photo_id)
+            chips += face_chips(encoder, photo, [s.face for s in known])
+            stored.append(known)
+            self.stats.photos_reembedded += 1
+        self._tick("align", started)
+        vectors = self._embed(encoder, chips)
+        ops: list[Op] = []
+        at = 0
         for known in stored:
             ops.append(AddEmbeddings([s.id for s in known], vectors[at : at + len(known)]))
             at += len(known)
-        boxes += [(photo, [f.box.tolist() for f in faces]) for photo, faces in writes]
-        self._commit(ops + self._names(boxes), len(batch))
+            self._photo_done()
+        return ops
+
+    def _embed(self, encoder: Encoder, chips: list[np.ndarray]) -> np.ndarray:
+        started = time.perf_counter()
+        vectors = encoder.embed(chips)
+        self._tick("embed", started)
+        self.stats.embeddings_computed += len(chips)
+        return vectors
 
     def _names(self, photos: list[tuple[DecodedPhoto, list[list[float]]]]) -> list[Op]:
         """The named face regions in the XMP of the photos read (and their face boxes)."""
@@ -308,7 +289,11 @@ class Indexer:
         started = time.perf_counter()
         self.cache.apply(ops, self.encoder_id)
         self._tick("database", started)
-        self._done += photos
+        self._saved += photos
+        self._report()
+
+    def _photo_done(self) -> None:
+        self._done += 1
         self._report()
 
     def _tick(self, stage: str, started: float) -> None:
@@ -369,11 +354,12 @@ class Indexer:
             u for u in unavailable if u.path in sheltering or not u.error.startswith("empty")
         ]
 
-    def _report(self) -> None:
+    def _report(self, stage: str = "scanning") -> None:
         if self.progress is not None:
             total = len(self._plan.read) + len(self._plan.embed)
+            s = self.stats
             self.progress(
-                ScanProgress(self._done, total, self.stats.faces_new, self.stats.photos_failed)
+                ScanProgress(self._done, total, s.faces_new, s.photos_failed, self._saved, stage)
             )
 
 

@@ -19,6 +19,7 @@ from .cache import FaceCache
 from .errors import FaceclusterError
 from .generations import Generation
 from .person_store import Person, PersonStore
+from .placement import PlacedFace, place_faces
 from .suggest import SUGGEST_FACTOR, Suggestion, suggest_merges
 
 __all__ = ["People", "Person", "PersonError", "Suggestion"]
@@ -76,6 +77,14 @@ class People:
         ids = np.array([f.id for f in faces], dtype=np.int64)
         persons = {p.id: (p.name, p.faces) for p in self.persons()}
         return suggest_merges(vectors, owners, ids, persons, max_distance, limit)
+    def placed_faces(self, person_id: int) -> list[PlacedFace]:
+        """A person's faces with their boxes and where each sits among the faces of its
+        photo ("left of 3"), by path."""
+        return place_faces(self.store.faces_beside(person_id), set(self.store.faces_of(person_id)))
+
+    def unknown(self) -> int:
+        """How many faces of this encoder belong to no person."""
+        return self.cache.count_faces(self.encoder_id) - len(self.store.assignments())
 
     # -- regrouping -----------------------------------------------------------------------
     def plan_regroup(

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .pathcodec import from_db
+from .placement import Box
 
 
 @dataclass(frozen=True)
@@ -25,7 +26,7 @@ class Person:
 
 
 @dataclass(frozen=True)
-class PlacedFace:
+class AssignedFace:
     """A face with a person, and its photo (the upright size, as scanned)."""
 
     photo: str
@@ -113,7 +114,7 @@ class PersonStore:
         ).fetchall()
         return [(from_db(r[0]), r[1], tuple(r[2:6]), r[6]) for r in rows]
 
-    def placed_faces(self) -> list[PlacedFace]:
+    def assigned_faces(self) -> list[AssignedFace]:
         """Every face that has a person, with its photo (for export-xmp), by path."""
         rows = self.db.execute(
             "SELECT ph.path, ph.width, ph.height, f.id, f.x1, f.y1, f.x2, f.y2, p.id, p.name "
@@ -123,12 +124,23 @@ class PersonStore:
             (self.encoder_id,),
         ).fetchall()
         return [
-            PlacedFace(from_db(r[0]), (r[1] or 0, r[2] or 0), r[3], tuple(r[4:8]), r[8], r[9])
+            AssignedFace(from_db(r[0]), (r[1] or 0, r[2] or 0), r[3], tuple(r[4:8]), r[8], r[9])
             for r in rows
         ]
 
     def photo_paths(self) -> list[str]:
         return [from_db(r[0]) for r in self.db.execute("SELECT path FROM photos ORDER BY path")]
+    def faces_beside(self, person_id: int) -> list[tuple[int, int, str, Box]]:
+        """(face id, photo id, photo path, box) of every face in the photos that hold a
+        face of the person (theirs and the others), by path."""
+        rows = self.db.execute(
+            "SELECT f.id, f.photo_id, ph.path, f.x1, f.y1, f.x2, f.y2 FROM faces f "
+            "JOIN photos ph ON ph.id = f.photo_id WHERE f.photo_id IN (SELECT g.photo_id "
+            "FROM assignments a JOIN faces g ON g.id = a.face_id WHERE a.person_id = ?) "
+            "ORDER BY ph.path, f.id",
+            (person_id,),
+        ).fetchall()
+        return [(r[0], r[1], from_db(r[2]), (r[3], r[4], r[5], r[6])) for r in rows]
 
     def existing_faces(self, face_ids: Sequence[int]) -> set[int]:
         found: set[int] = set()

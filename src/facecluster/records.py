@@ -93,6 +93,7 @@ class ScanStats:
     photos_removed: int = 0
     photos_unavailable: int = 0  # indexed photos under folders that could not be read: kept
     photos_failed: int = 0
+    photos_failed_unchanged: int = 0  # failed at an earlier scan and unchanged: not retried
     photos_reembedded: int = 0
     faces: int = 0  # faces in the index for the scanned trees, after the scan
     faces_new: int = 0  # faces detected by this scan
@@ -121,6 +122,7 @@ class ScanStats:
             "photos_removed": self.photos_removed,
             "photos_unavailable": self.photos_unavailable,
             "photos_failed": self.photos_failed,
+            "photos_failed_unchanged": self.photos_failed_unchanged,
             "photos_reembedded": self.photos_reembedded,
             "faces": self.faces,
             "faces_new": self.faces_new,
@@ -144,9 +146,13 @@ class ScanStats:
 
 @dataclass(frozen=True)
 class ScanProgress:
-    """Sent to the progress callback after each committed batch."""
+    """Sent to the progress callback: once when the photos to read are known, once before
+    the models load (``stage`` "loading models"), then after each photo is processed
+    (``done`` counts them one by one; ``saved`` only moves when a batch is committed)."""
 
-    done: int
-    total: int
-    faces: int
-    failed: int
+    done: int  # photos processed by this scan (faces found, reused, or failed)
+    total: int  # photos this scan has to read
+    faces: int  # faces found so far
+    failed: int  # photos that failed so far
+    saved: int = 0  # of ``done``, those committed to the database
+    stage: str = "scanning"  # or "loading models"

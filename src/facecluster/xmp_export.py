@@ -130,7 +130,7 @@ def _under(path: str, roots: Sequence[Path]) -> bool:
 def _jobs(people: People, roots: list[Path], opts: ExportOptions, result: ExportResult) -> list:
     faces: dict[str, list[tuple[str, tuple[float, ...]]]] = defaultdict(list)
     sizes: dict[str, tuple[int, int]] = {}
-    for f in people.store.placed_faces():
+    for f in people.store.assigned_faces():
         name = f.name or (f"Person {f.person_id}" if opts.all_persons else None)
         if name and _under(f.photo, roots):
             faces[f.photo].append((name, f.box))

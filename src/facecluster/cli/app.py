@@ -17,6 +17,12 @@ class _Guarded(TyperGroup):
     ends as one "error: ..." line and exit 2, never a traceback. FACECLUSTER_DEBUG=1
     prints the traceback first."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        from .conventions import apply
+
+        apply(self)  # environment variables, usage names, examples: for every command
+
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
@@ -34,9 +40,13 @@ app = typer.Typer(
     "Distances are squared L2 between unit-length embeddings, as in the FaceNet paper "
     "(0 = identical, 4 = opposite).\n\n"
     "Exit codes: 0 ok, 1 a check said no (verify, --strict), 2 an error (one line "
-    "'error: ...'; FACECLUSTER_DEBUG=1 adds the traceback), 130 interrupted.",
+    "'error: ...'; FACECLUSTER_DEBUG=1 adds the traceback), 130 interrupted.\n\n"
+    "Every option can be set in the environment: FACECLUSTER_<OPTION> for every command, "
+    "FACECLUSTER_<COMMAND>_<OPTION> for one (FACECLUSTER_DB=~/faces.db, "
+    "FACECLUSTER_GROUP_THRESHOLD=0.9); an option on the command line wins. "
+    "--install-completion adds tab completion to your shell.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )

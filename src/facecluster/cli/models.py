@@ -10,12 +10,12 @@ import typer
 from ..display import safe
 from .app import app
 from .options import Shared, shared
-from .output import emit_json, handles_errors
+from .output import emit_json, handles_errors, stdout
 
 
 @app.command()
 @handles_errors()
-@shared("as_json")
+@shared("as_json", "quiet")
 def models(
     weights: Annotated[
         Path | None, typer.Option(help="FaceNet weights file to check.", show_default=False)
@@ -41,21 +41,23 @@ def models(
     if opts.as_json:
         emit_json(rows)
         return
-    from rich.console import Console
+    if opts.quiet:
+        return
     from rich.table import Table
     from rich.text import Text
 
     table = Table(title="Encoders (threshold: squared L2 between unit embeddings)")
-    for col in ("model", "dim", "threshold", "available", "weights / notes"):
+    for col in ("model", "dim", "threshold", "available"):
         table.add_column(col)
+    table.add_column("weights / notes", overflow="fold")
     for r in rows:
         mark = "yes" if r["available"] else "no"
         name = f"{safe(r['name'])} (auto)" if r["auto"] else safe(r["name"])
         table.add_row(
-            Text(name),
+            Text(name, overflow="fold"),
             str(r["dim"]),
             f"{r['default_threshold']:g}",
             mark,
-            Text(f"{safe(r['weights'])}\n{safe(r['description'])}"),
+            Text(f"{safe(r['weights'])}\n{safe(r['description'])}", overflow="fold"),
         )
-    Console().print(table)
+    stdout().print(table)

@@ -98,7 +98,7 @@ CATALOG: dict[str, tuple[Any, Any]] = {
     "as_json": (JsonOption, False),
     "quiet": (QuietOption, False),
 }
-STORE = ("db", "model", "weights", "as_json")
+STORE = ("db", "model", "weights", "as_json", "quiet")
 CLUSTERING = ("method", "threshold", "linkage", "min_cluster_size", "min_samples")
 
 

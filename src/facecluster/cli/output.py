@@ -13,7 +13,7 @@ import typer
 
 from .. import config
 from ..display import safe
-from ..errors import EXIT_INTERRUPTED, EXIT_USAGE, FaceclusterError
+from ..errors import EXIT_INTERRUPTED, EXIT_PIPE, EXIT_USAGE, FaceclusterError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -24,6 +24,16 @@ def stderr() -> Any:
     from rich.console import Console
 
     return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def stdout() -> Any:
+    """The console for tables on stdout: a terminal's own width (long cells fold, never
+    cut); to a pipe or a file, as wide as the table needs, so that no path is cut short
+    (``facecluster models | cat``)."""
+    from rich.console import Console
+
+    console = Console(highlight=False)
+    return console if console.is_terminal else Console(highlight=False, width=1_000_000)
 
 
 def fail(err: FaceclusterError) -> typer.Exit:
@@ -69,6 +79,8 @@ def unexpected(exc: BaseException) -> typer.Exit:
     if isinstance(exc, KeyboardInterrupt):
         print("interrupted", file=sys.stderr)
         return typer.Exit(EXIT_INTERRUPTED)
+    if isinstance(exc, BrokenPipeError):
+        return closed_pipe()
     if isinstance(exc, FaceclusterError):
         return fail(exc)
     if isinstance(exc, sqlite3.Error):
@@ -87,6 +99,19 @@ def unexpected(exc: BaseException) -> typer.Exit:
         file=sys.stderr,
     )
     return typer.Exit(EXIT_USAGE)
+
+
+def closed_pipe() -> typer.Exit:
+    """``facecluster people | head -3``: the reader left; stop without a word, as ``yes |
+    head`` does. What is still buffered for stdout goes nowhere (no second error at exit)."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no real stdout (a test runner's): nothing to redirect
+        pass
+    return typer.Exit(EXIT_PIPE)
 
 
 def emit_json(obj: object) -> None:

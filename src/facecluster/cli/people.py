@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ..display import safe
+from ..display import plural, safe
 from ..pathcodec import shown
 from .app import app
 from .options import STORE, Shared, command_signature, shared
@@ -69,7 +69,7 @@ def people_command(
             given = _merged(ctx, opts)
             with _people(given, write=write) as people:
                 text, obj = fn(people, **kwargs)
-            say(given.as_json, text, obj)
+            say(given.as_json, "" if given.quiet else text, obj)
 
         sig = command.__signature__  # type: ignore[attr-defined]
         own = command_signature(fn, ())
@@ -89,21 +89,34 @@ def people_command(
 @handles_errors()
 @shared(*STORE)
 def people_list(ctx: typer.Context, *, opts: Shared) -> None:
-    """List persons: id, name, faces, photos (largest first)."""
+    """List persons: id, name, faces, photos (largest first), and how many faces are in
+    no person (unknown)."""
     ctx.obj = opts
     if ctx.invoked_subcommand is not None:
         return
     with _people(opts, write=False) as people:
-        persons = people.persons()
+        persons, unknown = people.persons(), people.unknown()
     if opts.as_json:
         emit_json(
             [{"id": p.id, "name": p.name, "faces": p.faces, "photos": p.photos} for p in persons]
         )
         return
+    if opts.quiet:
+        return
     if not persons:
-        print("no persons yet: run 'facecluster group'", file=sys.stderr)
-    for p in persons:
-        print(f"{p.id:6d}  {safe(p.label):30s}  {p.faces:5d} faces  {p.photos:5d} photos")
+        some = plural(unknown, "face")
+        print(f"no persons yet ({some} in no person): run 'facecluster group'", file=sys.stderr)
+        return
+    labels = [safe(p.label) for p in persons]
+    width = min(30, max(len("name"), *(len(x) for x in labels)))
+    print(f"{'id':>6}  {'name':{width}}  {'faces':>6}  {'photos':>6}")
+    for p, label in zip(persons, labels, strict=True):
+        print(f"{p.id:6d}  {label:{width}}  {p.faces:6d}  {p.photos:6d}")
+    faces = sum(p.faces for p in persons)
+    print(
+        f"{plural(len(persons), 'person')} with {plural(faces, 'face')}; "
+        f"{plural(unknown, 'face')} in no person (unknown)"
+    )
 
 
 @people_command("name")
@@ -123,7 +136,7 @@ def people_merge(
 ) -> tuple[str, object]:
     """Merge persons into the first one. They stay merged after re-grouping."""
     p = people.merge(into, others)
-    text = f"person {p.id} ({safe(p.label)}) now has {p.faces} faces"
+    text = f"person {p.id} ({safe(p.label)}) now has {plural(p.faces, 'face')}"
     return text, {"id": p.id, "name": p.name, "faces": p.faces}
 
 
@@ -136,7 +149,7 @@ def people_split(
 ) -> tuple[str, object]:
     """Move some faces of a person to a new person."""
     p = people.split(person, faces, name)
-    text = f"new person {p.id} ({safe(p.label)}) with {p.faces} faces"
+    text = f"new person {p.id} ({safe(p.label)}) with {plural(p.faces, 'face')}"
     return text, {"id": p.id, "name": p.name, "faces": p.faces}
 
 
@@ -144,7 +157,7 @@ def people_split(
 def people_move_face(people: People, person: PersonArg, faces: FacesArg) -> tuple[str, object]:
     """Put faces on a person for good, whatever the clustering says."""
     p = people.move_faces(faces, person)
-    return f"person {p.id} ({safe(p.label)}) now has {p.faces} faces", {
+    return f"person {p.id} ({safe(p.label)}) now has {plural(p.faces, 'face')}", {
         "id": p.id,
         "faces": p.faces,
     }
@@ -154,7 +167,7 @@ def people_move_face(people: People, person: PersonArg, faces: FacesArg) -> tupl
 def people_remove_face(people: People, faces: FacesArg) -> tuple[str, object]:
     """Take faces away from their person for good (they become unknown)."""
     n = people.remove_faces(faces)
-    return f"removed {n} face(s) from their person", {"removed": n}
+    return f"removed {plural(n, 'face')} from their person", {"removed": n}
 
 
 @people_command("undo")
@@ -166,8 +179,8 @@ def people_undo(people: People) -> tuple[str, object]:
     """
     g = people.undo()
     text = (
-        f"undid '{safe(g.action)}' of {_when(g.created)}: back to {g.persons} persons "
-        f"with {g.faces} faces"
+        f"undid '{safe(g.action)}' of {_when(g.created)}: back to "
+        f"{plural(g.persons, 'person')} with {plural(g.faces, 'face')}"
     )
     return text, {"undone": g.action, "created": g.created, "persons": g.persons, "faces": g.faces}
 
@@ -179,7 +192,8 @@ def people_history(people: People) -> tuple[str, object]:
     if not gens:
         print("nothing to undo yet", file=sys.stderr)
     text = "\n".join(
-        f"{_when(g.created)}  {safe(g.action)}  (before it: {g.persons} persons)" for g in gens
+        f"{_when(g.created)}  {safe(g.action)}  (before it: {plural(g.persons, 'person')})"
+        for g in gens
     )
     obj = [{"step": g.action, "created": g.created, "persons_before": g.persons} for g in gens]
     return text, obj
@@ -187,15 +201,35 @@ def people_history(people: People) -> tuple[str, object]:
 
 @people_command("show", write=False)
 def people_show(people: People, person: PersonArg) -> tuple[str, object]:
-    """A person's faces: face id and photo."""
+    """A person's faces: face id, box (x1,y1,x2,y2 in the photo's pixels), where the face
+    sits among the faces of its photo ("left of 3, largest"), and the photo."""
     p = people.get(person)
-    rows = people.faces_with_photos(person)
-    lines = [f"person {p.id} ({safe(p.label)}): {p.faces} faces in {p.photos} photos"]
-    lines += [f"{fid:8d}  {safe(path)}" for fid, path in rows]
+    faces = people.placed_faces(person)
+    lines = [
+        f"person {p.id} ({safe(p.label)}): {plural(p.faces, 'face')} in "
+        f"{plural(p.photos, 'photo')}"
+    ]
+    boxes = [",".join(str(round(v)) for v in f.box) for f in faces]
+    bw = max([len("box"), *map(len, boxes)])
+    ww = max([len("in the photo"), *(len(f.where) for f in faces)])
+    lines.append(f"{'face':>8}  {'box':{bw}}  {'in the photo':{ww}}  photo")
+    lines += [
+        f"{f.face_id:8d}  {box:{bw}}  {f.where:{ww}}  {safe(f.photo)}"
+        for f, box in zip(faces, boxes, strict=True)
+    ]
     obj = {
         "id": p.id,
         "name": p.name,
-        "faces": [{"face_id": fid, "photo": shown(path)} for fid, path in rows],
+        "faces": [
+            {
+                "face_id": f.face_id,
+                "photo": shown(f.photo),
+                "box": [round(v, 1) for v in f.box],
+                "where": f.where,
+                "faces_in_photo": f.faces_in_photo,
+            }
+            for f in faces
+        ],
     }
     return "\n".join(lines), obj
 

@@ -11,13 +11,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from .. import config
-from ..display import safe
+from ..display import plural, safe
+from ..encoders import AUTO
 from ..errors import EXIT_FAILED
 from .app import app
 from .options import Shared, shared
-from .output import emit_json, handles_errors, stderr
+from .output import emit_json, handles_errors, stderr, stdout
 
 if TYPE_CHECKING:
+    from ..api import FaceIndex
     from ..records import ScanProgress, ScanStats
 
 
@@ -40,6 +42,14 @@ def scan(
     ] = config.DEFAULT_MIN_FACE,
     follow_symlinks: Annotated[bool, typer.Option(help="Follow symbolic links.")] = False,
     rescan: Annotated[bool, typer.Option(help="Re-read every photo, changed or not.")] = False,
+    retry_failed: Annotated[
+        bool,
+        typer.Option(
+            "--retry-failed",
+            help="Try again the photos that failed at an earlier scan and have not changed "
+            "since (same size and time); without it they are counted, not read.",
+        ),
+    ] = False,
     strict: Annotated[
         bool, typer.Option(help="Exit 1 when any photo failed or a folder could not be read.")
     ] = False,
@@ -58,7 +68,8 @@ def scan(
     A second scan only reads new or changed photos; moved or renamed photos keep their
     faces; deleted photos are forgotten, but folders that cannot be read (or an empty
     mount point) keep theirs. Names and corrections survive every re-scan. Broken files
-    are listed, never fatal (exit 0, or 1 with --strict). Ctrl-C is safe: the next scan
+    are listed, never fatal (exit 0, or 1 with --strict); a file that failed is not
+    read again until it changes (or --retry-failed). Ctrl-C is safe: the next scan
     resumes.
     """
     from ..api import FaceIndex, check_paths
@@ -71,7 +82,7 @@ def scan(
         index.cache.lock()  # before anything slow: a second scan is refused at once
         index.identity  # noqa: B018  (a missing model file is an error before any output)
         if not quiet:
-            announce_model(opts.model, index.model, index.spec.dim)
+            announce_model(index)
         with progress_bar(not (quiet or as_json)) as bar:
             stats = index.scan(
                 paths,
@@ -80,6 +91,7 @@ def scan(
                 min_face=min_face,
                 follow_symlinks=follow_symlinks,
                 rescan=rescan,
+                retry_failed=retry_failed,
                 progress=bar,
             )
     if as_json:
@@ -88,81 +100,91 @@ def scan(
         render_summary(stats)
         if profile:
             render_profile(stats)
-    if strict and (stats.photos_failed or stats.unavailable):
+    if strict and (stats.photos_failed or stats.photos_failed_unchanged or stats.unavailable):
         raise typer.Exit(EXIT_FAILED)
 
 
-def announce_model(asked: str, name: str, dim: int) -> None:
-    from ..encoders.facenet_paths import missing_message
-
+def announce_model(index: FaceIndex) -> None:
+    """The model in use; when 'auto' fell back, why, the first time for this database."""
     note = ""
-    if asked == "auto" and name == "dlib-resnet":
-        note = f" (offline fallback; {missing_message('facenet-vggface2', 'vggface2')})"
-    stderr().print(f"model: {safe(name)}, {dim}-D{note}", markup=False)
+    if index.asked == "auto" and index.spec.name != AUTO[0]:
+        why = index.fallback_notice()
+        note = f" (fallback: {why}; said once per database)" if why else " (fallback)"
+    stderr().print(f"model: {safe(index.model)}, {index.spec.dim}-D{note}", markup=False)
 
 
 @contextlib.contextmanager
-def progress_bar(show: bool) -> Iterator[Callable[[ScanProgress], None] | None]:
+def progress_bar(
+    show: bool, console: Any = None
+) -> Iterator[Callable[[ScanProgress], None] | None]:
     """A scan progress bar on stderr when it is a terminal and ``show``; else None."""
-    console = stderr()
+    console = console or stderr()
     if not (show and console.is_terminal):
         yield None
         return
-    with _progress_bar(console) as bar:
+    with ScanBar(console) as bar:
         yield bar
 
 
-class _progress_bar:
-    """A rich progress bar fed by the indexer's progress callback."""
+class ScanBar:
+    """A rich progress bar fed by the indexer's progress callback: a spinner and what is
+    happening ("looking for photos", "loading models", "scanning"), then photo by photo."""
 
     def __init__(self, console: Any) -> None:
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
             Progress,
+            SpinnerColumn,
             TextColumn,
             TimeRemainingColumn,
         )
 
-        self._progress = Progress(
-            TextColumn("scanning"),
+        self.progress = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
-            TextColumn("{task.fields[rate]} photos/s"),
-            TextColumn("{task.fields[faces]} faces"),
+            TextColumn("{task.fields[rate]}"),
+            TextColumn("{task.fields[faces]}"),
             TextColumn("{task.fields[failed]}"),
             TimeRemainingColumn(),
             console=console,
             transient=True,
         )
-        self._task = self._progress.add_task("scan", total=None, rate="-", faces=0, failed="")
+        self.task = self.progress.add_task(
+            "looking for photos", total=None, rate="", faces="", failed=""
+        )
 
-    def __enter__(self) -> _progress_bar:
-        self._progress.start()
+    def __enter__(self) -> ScanBar:
+        self.progress.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._progress.stop()
+        self.progress.stop()
 
     def __call__(self, p: ScanProgress) -> None:
-        task = self._progress.tasks[0]
-        elapsed = task.elapsed or 0.0
-        rate = f"{p.done / elapsed:.1f}" if elapsed > 0 and p.done else "-"
-        failed = f"{p.failed} failed" if p.failed else ""
-        self._progress.update(
-            self._task, total=p.total, completed=p.done, rate=rate, faces=p.faces, failed=failed
+        task = self.progress.tasks[0]
+        speed = task.speed if p.stage == "scanning" else None
+        self.progress.update(
+            self.task,
+            description=p.stage,
+            total=p.total,
+            completed=p.done,
+            rate=f"{speed:.1f} photos/s" if speed else "",
+            faces=plural(p.faces, "face") if p.done else "",
+            failed=f"{p.failed} failed" if p.failed else "",
         )
 
 
 def render_summary(stats: ScanStats, max_failures: int = 20) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    table = Table(
-        title=f"scan: {safe(stats.model)}{f' on {stats.device}' if stats.device else ''}, "
-        f"{stats.seconds:.1f} s",
-        show_header=False,
+    title = (
+        f"scan: {safe(stats.model)}{f' on {stats.device}' if stats.device else ''}, "
+        f"{stats.seconds:.1f} s"
     )
+    table = Table(title=title, show_header=False, min_width=len(title) + 4)
     table.add_column(justify="left")
     table.add_column(justify="right")
     rows = [
@@ -175,6 +197,7 @@ def render_summary(stats: ScanStats, max_failures: int = 20) -> None:
         ("kept (folder unavailable)", stats.photos_unavailable),
         ("re-embedded for this model", stats.photos_reembedded),
         ("failed", stats.photos_failed),
+        ("failed (unchanged since last scan)", stats.photos_failed_unchanged),
         ("without a face", stats.no_face),
         ("faces found now", stats.faces_new),
         ("faces in the index", stats.faces),
@@ -182,9 +205,10 @@ def render_summary(stats: ScanStats, max_failures: int = 20) -> None:
         ("XMP names without a face", stats.xmp_regions_alone),
     ]
     for label, value in rows:
-        if value or label in ("photos found", "faces in the index", "failed"):
+        always = ("photos found", "faces in the index")
+        if value or label in always or (label == "failed" and not stats.photos_failed_unchanged):
             table.add_row(label, str(value))
-    Console().print(table)
+    stdout().print(table)
     err = stderr()
     for u in stats.unavailable[:max_failures]:
         err.print(f"warning: {safe(u.path)}: {safe(u.error)}", markup=False)
@@ -196,6 +220,14 @@ def render_summary(stats: ScanStats, max_failures: int = 20) -> None:
         )
     for w in stats.xmp_warnings[:max_failures]:
         err.print(f"warning: {safe(w.path)}: {safe(w.error)}", markup=False)
+    if stats.photos_failed_unchanged:
+        n = stats.photos_failed_unchanged
+        err.print(
+            f"{plural(n, 'photo')} that failed before and did not change "
+            f"{'was' if n == 1 else 'were'} not read again: --retry-failed tries "
+            f"{'it' if n == 1 else 'them'}",
+            markup=False,
+        )
     if stats.failures:
         for f in stats.failures[:max_failures]:
             err.print(f"failed: {safe(f.path)}: {safe(f.error)}", markup=False)
@@ -207,7 +239,6 @@ def render_summary(stats: ScanStats, max_failures: int = 20) -> None:
 
 def render_profile(stats: ScanStats) -> None:
     """The stage timings of a scan, slowest first, with their share of the wall time."""
-    from rich.console import Console
     from rich.table import Table
 
     table = Table(title=f"where the time went ({stats.seconds:.1f} s wall)")
@@ -219,8 +250,9 @@ def render_profile(stats: ScanStats) -> None:
     wall = max(stats.seconds, 1e-9)
     for stage, sec in sorted(stats.timings.items(), key=lambda kv: -kv[1]):
         table.add_row(stage, f"{sec:.2f}", f"{sec / wall:.0%}", f"{sec / photos * 1000:.0f} ms")
-    Console().print(table)
-    Console().print(
+    console = stdout()
+    console.print(table)
+    console.print(
         "(threads) stages run in the decode pool, overlapping the model stages; "
         "'wait for decode' is the time the models sat idle waiting for them."
     )

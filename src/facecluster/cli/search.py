@@ -61,18 +61,26 @@ def verify(
 
 @app.command()
 @handles_errors()
-@shared("db", "threshold", "model", "weights", "device", "as_json")
+@shared("db", "threshold", "model", "weights", "device", "as_json", "quiet")
 def find(
     query: Annotated[
         Path, typer.Argument(help="A photo of the person to look for.", show_default=False)
     ],
     k: Annotated[int, typer.Option("-k", "--top", min=1, help="How many photos.")] = 10,
+    paths: Annotated[
+        bool,
+        typer.Option(
+            "--paths", help="Print only the photos' paths, one a line, nearest first (for pipes)."
+        ),
+    ] = False,
     *,
     opts: Shared,
 ) -> None:
     """Photos in the index whose faces are nearest to the query's largest face.
 
-    Nearest first, with the squared L2 distance; only photos within the threshold.
+    Nearest first: the squared L2 distance, the person of the matching face (id and
+    name, or 'unknown') and the photo; only photos within the threshold. Exit 0: some
+    photo matched; 1: none did (as grep); 2: an error (no face in the query...).
     """
     from ..api import FaceIndex
 
@@ -101,12 +109,37 @@ def find(
                 ],
             }
         )
-        return
-    if not hits:
+    elif opts.quiet:
+        pass
+    elif not hits:
         print(f"no face within {t:g} of the query ({safe(name)})", file=sys.stderr)
+    elif paths:
+        _print_paths([h.photo for h in hits])
+    else:
+        who = [_person(h.person_id, h.person_name) for h in hits]
+        width = max(len(w) for w in who)
+        for h, w in zip(hits, who, strict=True):
+            print(f"{h.distance:.4f}  {w:{width}}  {safe(h.photo)}")
+    if not hits:
+        raise typer.Exit(EXIT_FAILED)
+
+
+def _print_paths(photos: list[str]) -> None:
+    """One path a line: as on disk for a pipe (xargs -d '\\n'), escaped on a terminal."""
+    import os
+
+    if sys.stdout.isatty():
+        print("\n".join(safe(p) for p in photos))
         return
-    for h in hits:
-        print(f"{h.distance:.4f}  {safe(h.photo)}")
+    sys.stdout.flush()
+    sys.stdout.buffer.write(b"".join(os.fsencode(p) + b"\n" for p in photos))
+    sys.stdout.flush()
+
+
+def _person(pid: int | None, name: str | None) -> str:
+    if pid is None:
+        return "unknown"
+    return f"{safe(name)} ({pid})" if name else f"person {pid}"
 
 
 @app.command("eval")
@@ -119,6 +152,7 @@ def eval_(
         typer.Option(
             "--db",
             show_default=False,
+            envvar="FACECLUSTER_EVAL_DB",  # not $FACECLUSTER_DB: that is your library
             help="Face database for the labelled set [default: $XDG_DATA_HOME/facecluster/"
             "eval.db, kept apart from your library].",
         ),

@@ -12,7 +12,7 @@ from .. import config
 from ..display import safe
 from .app import app
 from .options import Shared, shared
-from .output import emit_json, handles_errors, stderr
+from .output import emit_json, handles_errors, stderr, stdout
 
 
 class Mode(StrEnum):
@@ -223,7 +223,6 @@ class _Bar:
 
 
 def render(result: Any) -> None:
-    from rich.console import Console
     from rich.table import Table
 
     d = result.as_dict()
@@ -241,7 +240,7 @@ def render(result: Any) -> None:
             "-" if h["val_accuracy"] is None else f"{h['val_accuracy']:.4f}",
             "-" if h["val_auc"] is None else f"{h['val_auc']:.4f}",
         )
-    console = Console()
+    console = stdout()
     console.print(table)
     lines = [
         f"faces: {d['train_faces']} training, {d['val_faces']} validation; "

@@ -57,9 +57,9 @@ def face_chips(
     from ..detect import Detector
     from ..encoders.facenet import crop_face
     from ..encoders.facenet_paths import IMAGE_SIZE, MARGIN
-    from ..indexer import detect_photos, load_photo
     from ..labelled import labelled_face
     from ..records import Failure, FileEntry
+    from ..stages import detect_photos, load_photo
 
     detector = Detector(device)
     chips, kept = [], []

@@ -1,0 +1,85 @@
+"""The stages of the scan pipeline for one photo or one batch: read and decode (in a
+worker thread), detect, cut the aligned face chips; and all of them for one file
+(``verify``, ``find``). The indexer (indexer.py) runs them over a whole tree."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from . import config, imageio
+from .detect import FaceDetector, scale_face
+from .encoders import Encoder
+from .errors import ImageError
+from .records import DecodedPhoto, Face, Failure, FileEntry, Timings
+from .xmp_import import mentions_regions
+
+
+def load_photo(entry: FileEntry) -> DecodedPhoto | Failure:
+    """Read, hash and decode one file (runs in a worker thread). Never raises."""
+    start = time.perf_counter()
+    try:
+        data = entry.path.read_bytes()
+    except OSError as exc:
+        return Failure(str(entry.path), f"cannot read: {exc.strerror or exc}")
+    digest = hashlib.blake2b(data, digest_size=16).hexdigest()
+    read = time.perf_counter()
+    try:
+        image, width, height, scale, small, small_scale = imageio.decode_pair(
+            data, config.DETECT_MAX_SIDE
+        )
+    except ImageError as exc:
+        return Failure(str(entry.path), str(exc))
+    except Exception as exc:  # a decoder bug must not stop the scan
+        return Failure(str(entry.path), f"cannot decode: {type(exc).__name__}: {exc}"[:200])
+    decoded = time.perf_counter()
+    return DecodedPhoto(
+        entry,
+        digest,
+        width,
+        height,
+        image,
+        scale,
+        small,
+        small_scale,
+        read_seconds=read - start,
+        decode_seconds=decoded - read,
+        xmp_regions=mentions_regions(data),
+    )
+
+
+def detect_photos(
+    detector: FaceDetector,
+    photos: Sequence[DecodedPhoto],
+    min_face: float,
+    timings: Timings | None = None,
+) -> list[list[Face]]:
+    """Faces of each photo, in the coordinates of its upright original."""
+    found = detector.detect(
+        [p.small for p in photos], [min_face * p.scale * p.small_scale for p in photos], timings
+    )
+    return [
+        [scale_face(f, 1.0 / (p.scale * p.small_scale)) for f in faces]
+        for p, faces in zip(photos, found, strict=True)
+    ]
+
+
+def face_chips(encoder: Encoder, photo: DecodedPhoto, faces: Sequence[Face]) -> list[np.ndarray]:
+    """Aligned crops of original-coordinate faces, cut from the decoded image."""
+    return [encoder.prepare(photo.image, scale_face(f, photo.scale)) for f in faces]
+
+
+def embed_file(
+    path: Path, detector: FaceDetector, encoder: Encoder, min_face: float = config.DEFAULT_MIN_FACE
+) -> tuple[DecodedPhoto, list[Face], np.ndarray]:
+    """Detect and embed every face of one photo. Raises ImageError when it cannot be read."""
+    st = path.stat()
+    res = load_photo(FileEntry(path, st.st_size, st.st_mtime_ns))
+    if isinstance(res, Failure):
+        raise ImageError(f"{path}: {res.error}")
+    faces = detect_photos(detector, [res], min_face)[0]
+    return res, faces, encoder.embed(face_chips(encoder, res, faces))
