@@ -27,6 +27,11 @@ EXAMPLES: dict[str, list[str]] = {
     "people move-face": ["facecluster people show 7", "facecluster people move-face 3 215"],
     "people remove-face": ["facecluster people show 3", "facecluster people remove-face 215 216"],
     "people show": ["facecluster people show 3", "facecluster people show 3 --json"],
+    "people export-xmp": [
+        "facecluster people export-xmp --dry-run",
+        "facecluster people export-xmp ~/Photos/2024 --keywords",
+    ],
+    "people regions": ["facecluster people regions", "facecluster people regions --json"],
     "people undo": ["facecluster people history", "facecluster people undo"],
     "people history": ["facecluster people history", "facecluster people history --json"],
     "people suggest": ["facecluster people suggest", "facecluster people suggest --json"],
