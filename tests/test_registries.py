@@ -192,7 +192,7 @@ def test_a_registered_encoder_works_through_the_public_functions(extended) -> No
     row = next(r for r in rows if r["name"] == "fake-enc")
     assert row["dim"] == 4 and row["default_threshold"] == 0.5 and not row["auto"]
     r = invoke("verify", "a.jpg", "b.jpg", "--model", "nope")
-    assert r.exit_code == 2 and "sface, fake-enc, a trained model" in r.stderr
+    assert r.exit_code == 2 and "dlib-resnet, fake-enc, a trained model" in r.stderr
 
 
 def test_an_unregistered_encoder_is_unknown() -> None:

@@ -110,21 +110,6 @@ ENCODERS.register(
         speed="20 ms/face",
     )
 )
-# 0.155: best pairwise F1 of `facecluster eval` on ../shared/data/dev (docs/design.md).
-ENCODERS.register(
-    EncoderSpec(
-        "dlib-resnet",
-        128,
-        0.155,
-        "dlib ResNet descriptor (LFW 99.38%), offline",
-        load="facecluster.encoders.dlib_resnet:load",
-        identity="facecluster.encoders.dlib_resnet:spec_identity",
-        available="facecluster.encoders.dlib_resnet:spec_available",
-        location="facecluster.encoders.dlib_resnet:spec_location",
-        accuracy="dev F1 0.971, TAR@FAR1e-3 0.938",
-        speed="7 ms/face",
-    )
-)
 # 1.24: the middle of the thresholds at which `facecluster eval` on ../shared/data/dev
 # meets every target (pairwise and BCubed F1 >= 0.99, no merged look-alikes): 1.20-1.28
 # (docs/models.md).
@@ -140,6 +125,21 @@ ENCODERS.register(
         location="facecluster.encoders.sface:spec_location",
         accuracy="dev F1 0.992, TAR@FAR1e-3 0.984",
         speed="16 ms/face",
+    )
+)
+# 0.155: best pairwise F1 of `facecluster eval` on ../shared/data/dev (docs/design.md).
+ENCODERS.register(
+    EncoderSpec(
+        "dlib-resnet",
+        128,
+        0.155,
+        "dlib ResNet descriptor (LFW 99.38%), offline",
+        load="facecluster.encoders.dlib_resnet:load",
+        identity="facecluster.encoders.dlib_resnet:spec_identity",
+        available="facecluster.encoders.dlib_resnet:spec_available",
+        location="facecluster.encoders.dlib_resnet:spec_location",
+        accuracy="dev F1 0.971, TAR@FAR1e-3 0.938",
+        speed="7 ms/face",
     )
 )
 # 'auto': the first of these that is available. FaceNet (VGGFace2) leads on published LFW
