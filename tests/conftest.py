@@ -126,7 +126,7 @@ class Scanned:
 
 @pytest.fixture(scope="session")
 def scanned_sample(tmp_path_factory: pytest.TempPathFactory) -> Scanned:
-    """The in-repo photos scanned once by the CLI (real MTCNN, dlib-resnet), shared by the
+    """The in-repo photos scanned once by the CLI (real MTCNN, sface), shared by the
     whole session: do not change them; copy the database (``db_copy``) to group or name."""
     from typer.testing import CliRunner
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from facecluster.cache import STATUS_OK, FaceCache, PhotoWrite, path_range
+from facecluster.cache import STATUS_OK, AddEmbeddings, FaceCache, PhotoWrite, path_range
 from facecluster.people import People, PersonError
 from facecluster.records import Face, FileEntry
 
@@ -169,3 +169,31 @@ def test_file_names_that_are_not_utf8_are_stored_losslessly(store, tmp_path):
     assert all(lo <= s < hi for s in stored)
     write(cache, enc, raw, "d1", [face(1)], mtime=2)  # an update finds the same row
     assert len(cache.photo_index()) == 2
+
+
+def test_names_and_corrections_carry_over_to_another_encoder(store):
+    """The default encoder changed (dlib-resnet -> sface): the new encoder's persons start
+    from the user's named and corrected ones, and a group under it keeps them."""
+    cache, enc_a = store
+    for i in range(4):
+        write(cache, enc_a, f"/p/{i}.jpg", f"d{i}", [face(0)])
+    ids = np.array(face_ids(cache, enc_a))
+    a = People(cache, enc_a)
+    r = a.regroup(ids, np.array([0, 0, 1, 1]))
+    anna = r[int(ids[0])]
+    a.rename(anna, "Anna")
+    a.remove_faces([int(ids[1])])
+    enc_b = cache.encoder_id({**IDENTITY, "name": "other-encoder"}) or 0
+    cache.apply([AddEmbeddings([int(i) for i in ids], np.eye(4, dtype=np.float32))], enc_b)
+    b = People(cache, enc_b)
+    assert b.carry_over() == ("test-encoder", 1)
+    assert b.carry_over() is None  # once: the new encoder has persons now
+    (carried,) = b.persons()
+    assert carried.name == "Anna" and b.faces_of(carried.id) == [int(ids[0])]
+    # A group under the new encoder keeps Anna's face and the rejection.
+    r2 = b.regroup(ids, np.array([0, 0, 0, 0]))
+    assert r2[int(ids[0])] == carried.id and r2.get(int(ids[1])) != carried.id
+    assert {p.name for p in a.persons()} == {"Anna", None}  # the old encoder's are untouched
+    b.undo()  # the group
+    b.undo()  # the carry-over
+    assert b.persons() == []

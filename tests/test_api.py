@@ -32,7 +32,7 @@ def test_docs_api_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0] == "6 photos, 6 faces"
-    assert "same person" in done.stdout and "dlib-resnet" in lines[-1]
+    assert "same person" in done.stdout and "sface" in lines[-1]
     assert (home / "faces.db").is_file()
 
 

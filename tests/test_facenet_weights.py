@@ -31,7 +31,7 @@ def test_explicit_weights_file_loads_and_embeds_unit_vectors(fake_facenet_weight
 
 
 def test_env_variable_and_torch_cache_are_found(fake_facenet_weights, monkeypatch, tmp_path):
-    assert resolve("auto") == "dlib-resnet"  # nothing anywhere yet
+    assert resolve("auto") == "sface"  # no FaceNet weights anywhere yet: the best offline
     monkeypatch.setenv("FACECLUSTER_WEIGHTS", str(fake_facenet_weights))
     assert resolve("auto") == "facenet-vggface2"
     monkeypatch.delenv("FACECLUSTER_WEIGHTS")

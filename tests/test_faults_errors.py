@@ -75,7 +75,7 @@ def library(tmp_path_factory):
         first.rename(first.with_name(HOSTILE_FILE))
         db = root / "faces.db"
         for args in (["scan", str(lib), "--quiet"], ["group", "--quiet"]):
-            r = runner.invoke(app, [*args, "--db", str(db), "--model", "dlib-resnet"])
+            r = runner.invoke(app, [*args, "--db", str(db)])  # the default encoder
             assert r.exit_code == 0, r.output
     return lib, db
 

@@ -82,7 +82,7 @@ def test_scan_finds_every_face_and_lists_the_broken_file(scanned_sample):
     (failure,) = out["failures"]
     assert failure["path"].endswith(sample_edge("broken").name) and "truncated" in failure["error"]
     assert out["faces"] == out["embeddings_computed"] == sum(int(n or 0) for n in expected.values())
-    assert out["model"] == "dlib-resnet"
+    assert out["model"] == "sface"  # auto, offline
     for key in ("photos_unchanged", "photos_moved", "photos_removed", "seconds", "timings"):
         assert key in out
     with FaceCache(scanned_sample.db) as cache:
@@ -99,7 +99,7 @@ def test_scan_finds_every_face_and_lists_the_broken_file(scanned_sample):
     }
     assert found[sample_edge("broken").relative_to(SAMPLE).as_posix()][0] == "failed"
     assert found[sample_edge("no_face").relative_to(SAMPLE).as_posix()] == ("no_face", 0)
-    assert name == "dlib-resnet" and identity["weights_sha256"] and count == out["faces"]
+    assert name == "sface" and identity["weights_sha256"] and count == out["faces"]
     assert vectors.shape == (out["faces"], 128)
     assert abs(float((vectors**2).sum(axis=1).mean()) - 1.0) < 1e-4
 

@@ -79,6 +79,14 @@ def test_train_head_then_use_it_by_name(tmp_path: Path) -> None:
     r = runner.invoke(app, ["models", "--json"])
     assert "dlib-resnet+mine" in [m["name"] for m in json.loads(r.output)]
 
+    # --threshold is stored as the model's default instead of the calibrated one
+    r = runner.invoke(app, [*args[:5], "fixed", *args[6:], "--threshold", "0.4"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output)["threshold"] == 0.4
+    r = runner.invoke(app, ["models", "--json"])
+    by_name = {m["name"]: m for m in json.loads(r.output)}
+    assert by_name["dlib-resnet+fixed"]["default_threshold"] == 0.4
+
     # too few faces for K: a one-line error, exit 2
     r = runner.invoke(app, args[:-1] + ["-K", "5"])
     assert r.exit_code == 2

@@ -172,3 +172,42 @@ def test_head_over_dlib_projects_cached_vectors(tmp_path: Path, dlib_encoder) ->
         assert head_id is not None
         _, vecs = cache.embeddings(head_id)
     assert np.allclose(vecs, enc.project(x[:1]), atol=1e-6)
+
+
+def test_threshold_is_calibrated_on_grouping_the_validation_faces(tmp_path: Path) -> None:
+    # 12 people x 8 faces, 2 of each held out: 12 people with 2+ validation faces, 12
+    # same-person pairs -- too few pairs (50 needed): the verification ratio is used.
+    small = run(tmp_path, TrainConfig(epochs=2, identities_per_batch=6, val_fraction=0.25))
+    assert "too few validation faces" in small.threshold_note
+    # 30 people x 12 faces, 3 held out each: 90 same-person pairs -> grouping calibration.
+    cfg = TrainConfig(epochs=2, identities_per_batch=6, val_fraction=0.25)
+    res = run(tmp_path, cfg, out="big.pt", n_ids=30, per=12, noise=0.5)
+    assert "validation faces gives a pairwise F1" in res.threshold_note
+    v, y = res.fit.val_vectors, res.fit.val_labels
+    assert v is not None and y is not None and len(v) == res.fit.val_faces == 90
+    from facecluster.cluster import GroupSettings, cluster_faces
+    from facecluster.evaluate import cluster_report
+
+    def f1(t: float) -> float:
+        return cluster_report(y, cluster_faces(v, GroupSettings(threshold=t))).pairwise.f1
+
+    # Grouping the validation faces at the chosen threshold is near the best any threshold
+    # gives, and clearly better than half or twice it.
+    best = max(f1(t) for t in np.linspace(0.05, 2.0, 40))
+    assert f1(res.threshold) >= best - 0.02 and best > 0.85
+    assert f1(res.threshold / 2) < best - 0.05 and f1(res.threshold * 2) < best - 0.05
+    assert read_model(tmp_path / "big.pt").threshold == res.threshold
+
+
+def test_train_threshold_overrides_the_calibration(tmp_path: Path) -> None:
+    cfg = TrainConfig(epochs=1, identities_per_batch=6)
+    x, y = clustered()
+    res = train_head(x, y, [f"id{i}" for i in range(12)], cfg, base="fake-base",
+                     base_identity=BASE_ID, base_threshold=0.5, name="fake-base+t",
+                     out=tmp_path / "t.pt", threshold=0.77)
+    assert res.threshold == 0.77 and res.threshold_note == "set by --threshold"
+    assert read_model(tmp_path / "t.pt").threshold == 0.77
+    with pytest.raises(TrainingError, match="--threshold must be between 0 and 4"):
+        train_head(x, y, ["a"] * 12, cfg, base="fake-base", base_identity=BASE_ID,
+                   base_threshold=0.5, name="fake-base+u", out=tmp_path / "u.pt", threshold=4.5)
+    assert not (tmp_path / "u.pt").exists()  # refused before training

@@ -218,8 +218,17 @@ class FaceIndex:
         """The database's id of this encoder; EmptyCache when it holds none of its faces."""
         enc = self.cache.encoder_id(self.identity, register=False)
         if enc is None:
+            others = [name for _, name, _, n in self.cache.encoders() if n]
+            hint = (
+                f" (it has {', '.join(others)} faces: a scan adds {self.model}'s vectors to "
+                "them without detecting again, and the persons and names carry over; or pass "
+                f"--model {others[0]})"
+                if others
+                else ""
+            )
             raise EmptyCache(
                 f"the database has no {self.model} faces: run 'facecluster scan PATH' first"
+                + hint
             )
         return enc
 
@@ -259,7 +268,11 @@ class FaceIndex:
                 retry_failed=retry_failed,
                 progress=saved,
             )
-            return indexer.scan(roots)
+            stats = indexer.scan(roots)
+            carried = self.people.carry_over() if stats.faces else None
+            if carried is not None:
+                stats.persons_carried_from, stats.persons_carried = carried
+            return stats
         except (DiskFull, OSError, sqlite3.Error) as exc:
             raise disk_full_or(exc, self.cache.path, saved) from exc
         finally:
@@ -297,6 +310,8 @@ class FaceIndex:
 
         settings = settings or self.settings()
         enc = self.encoder_id
+        if not dry_run:
+            self.people.carry_over()
         if not dry_run:
             # A scan replaces faces under group's feet (a rescan deletes and re-inserts
             # them): hold the writer lock, so that the second to start is refused.

@@ -146,6 +146,21 @@ class People:
         """Named XMP regions with no detected face: (photo, name, box, source)."""
         return self.store.lone_regions()
 
+    # -- a change of encoder ---------------------------------------------------------------
+    def carry_over(self) -> tuple[str, int] | None:
+        """When this encoder has no persons yet and another encoder of the database has
+        named or corrected ones (the default encoder changed, or ``--model`` did), copy
+        them here with their faces, placements and rejections: names and corrections
+        survive a change of encoder. The next ``group`` keeps them (they are the user's).
+        Returns (the other encoder's name, persons copied), or None."""
+        source = self.store.carry_source()
+        if source is None:
+            return None
+        with self.cache.transaction() as db:
+            generations.snapshot(db, self.encoder_id, f"carry over from {source[1]}")
+            n = self.store.copy_kept_from(source[0])
+        return source[1], n
+
     # -- history --------------------------------------------------------------------------
     def history(self) -> list[Generation]:
         return generations.history(self.cache.db, self.encoder_id)

@@ -214,3 +214,51 @@ class PersonStore:
             (face_id, self.encoder_id, person_id),
         )
         self.db.execute("UPDATE persons SET confirmed = 1 WHERE id = ?", (person_id,))
+
+    # -- another encoder's persons --------------------------------------------------------
+    def carry_source(self) -> tuple[int, str] | None:
+        """When this encoder has no persons yet: the encoder of this database whose persons
+        hold the most of the user's work (named or corrected persons), if any."""
+        if self.db.execute(
+            "SELECT 1 FROM persons WHERE encoder_id = ? LIMIT 1", (self.encoder_id,)
+        ).fetchone():
+            return None
+        row = self.db.execute(
+            "SELECT e.id, e.name FROM persons p JOIN encoders e ON e.id = p.encoder_id "
+            "WHERE p.encoder_id != ? AND (p.confirmed = 1 OR p.name IS NOT NULL) "
+            "GROUP BY e.id ORDER BY COUNT(*) DESC, MAX(p.id) DESC LIMIT 1",
+            (self.encoder_id,),
+        ).fetchone()
+        return (int(row[0]), str(row[1])) if row else None
+
+    def copy_kept_from(self, source: int) -> int:
+        """Copy the named or corrected persons of encoder ``source`` (name, confirmed, their
+        faces with the user's placements, their rejections) to this encoder, as new
+        persons. Returns how many."""
+        kept = self.db.execute(
+            "SELECT id, name, confirmed FROM persons WHERE encoder_id = ? "
+            "AND (confirmed = 1 OR name IS NOT NULL) ORDER BY id",
+            (source,),
+        ).fetchall()
+        for old, name, confirmed in kept:
+            new = self.new_person(name, bool(confirmed))
+            self.db.execute(
+                "INSERT OR IGNORE INTO assignments (face_id, encoder_id, person_id, manual) "
+                "SELECT face_id, ?, ?, manual FROM assignments "
+                "WHERE encoder_id = ? AND person_id = ?",
+                (self.encoder_id, new, source, old),
+            )
+            self.db.execute(
+                "INSERT OR IGNORE INTO rejections SELECT face_id, ? FROM rejections "
+                "WHERE person_id = ?",
+                (new, old),
+            )
+        return len(kept)
+
+    def other_encoders_with_persons(self) -> list[str]:
+        rows = self.db.execute(
+            "SELECT DISTINCT e.name FROM persons p JOIN encoders e ON e.id = p.encoder_id "
+            "WHERE p.encoder_id != ? ORDER BY e.name",
+            (self.encoder_id,),
+        )
+        return [r[0] for r in rows]

@@ -101,6 +101,9 @@ class ScanStats:
     no_face: int = 0
     model: str = ""
     device: str = ""
+    # Named or corrected persons copied from another encoder of the database (People.carry_over).
+    persons_carried: int = 0
+    persons_carried_from: str = ""
     seconds: float = 0.0
     failures: list[Failure] = field(default_factory=list)
     # Folders and files that could not be read (or empty folders hiding indexed photos).
@@ -130,6 +133,8 @@ class ScanStats:
             "no_face": self.no_face,
             "model": self.model,
             "device": self.device,
+            "persons_carried": self.persons_carried,
+            "persons_carried_from": self.persons_carried_from,
             "seconds": round(self.seconds, 3),
             "failures": [{"path": shown(f.path), "error": f.error} for f in self.failures],
             "unavailable": [{"path": shown(u.path), "error": u.error} for u in self.unavailable],

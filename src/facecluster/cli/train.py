@@ -109,6 +109,16 @@ def train(
         typer.Option(help="photo: part of each identity's faces; identity: whole identities."),
     ] = ValBy.photo,
     seed: Annotated[int, typer.Option(help="Seed of batches, split and augmentation.")] = 0,
+    threshold: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0,
+            max=4.0,
+            show_default=False,
+            help="Default threshold stored in the model (squared L2) [default: calibrated "
+            "on the validation faces].",
+        ),
+    ] = None,
     resume: Annotated[
         bool, typer.Option(help="Continue from OUT.ckpt (same data and settings).")
     ] = False,
@@ -151,6 +161,7 @@ def train(
             db=opts.db,
             weights=opts.weights,
             resume=resume,
+            threshold=threshold,
             device=opts.device,
             progress=bar,
             prepare=bar.prepare,

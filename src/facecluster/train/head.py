@@ -20,7 +20,7 @@ import numpy as np
 from ..cache import AddEmbeddings, FaceCache
 from ..errors import CacheLocked, TrainingError
 from .loop import ProgressFn, TrainConfig, data_digest, fit
-from .result import TrainResult, calibrate, checkpoint_path
+from .result import TrainResult, calibrate, check_threshold, checkpoint_path
 
 if TYPE_CHECKING:
     import torch
@@ -80,10 +80,12 @@ def train_head(
     resume: bool = False,
     progress: ProgressFn | None = None,
     device: str = "cpu",
+    threshold: float | None = None,
 ) -> TrainResult:
     from ..encoders.trained import ARCH_HEAD, save_model
 
     start = time.perf_counter()
+    check_threshold(threshold)
     check_out(out)
     ckpt = checkpoint_path(out)
     vectors = np.ascontiguousarray(vectors, np.float32)
@@ -109,7 +111,7 @@ def train_head(
         )
     finally:
         torch.set_num_threads(threads)
-    threshold, note = calibrate(result, base_threshold)
+    threshold, note = calibrate(result, base_threshold, threshold)
     meta: dict[str, Any] = {
         "name": name,
         "architecture": ARCH_HEAD,

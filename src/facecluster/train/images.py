@@ -26,7 +26,14 @@ import numpy as np
 from ..errors import ImageError, TrainingError
 from .head import check_out
 from .loop import ProgressFn, TrainConfig, data_digest, fit
-from .result import TrainResult, calibrate, checkpoint_path, model_name, out_path
+from .result import (
+    TrainResult,
+    calibrate,
+    check_threshold,
+    checkpoint_path,
+    model_name,
+    out_path,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -140,6 +147,7 @@ def train_images(
     device: str = "auto",
     progress: ProgressFn | None = None,
     prepare: PrepareFn | None = None,
+    threshold: float | None = None,
 ) -> TrainResult:
     import torch
     from facenet_pytorch import InceptionResnetV1
@@ -152,6 +160,7 @@ def train_images(
     from ..registry import or_list
 
     start = time.perf_counter()
+    check_threshold(threshold)
     dev = resolve_device(device)
     finetune = cfg.mode == "finetune"
     base_name, base_identity, base_threshold = "", None, None
@@ -199,7 +208,7 @@ def train_images(
         progress=progress,
         device=dev,
     )
-    threshold, note = calibrate(result, base_threshold)
+    threshold, note = calibrate(result, base_threshold, threshold)
     meta: dict[str, Any] = {
         "name": name,
         "architecture": ARCH_FACENET,

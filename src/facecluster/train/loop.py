@@ -95,6 +95,10 @@ class FitResult:
     identities: int  # identities that can be among the P of a batch
     batches_per_epoch: int
     resumed_from: int  # 0 unless --resume
+    # The validation faces embedded by the returned weights, and their labels (None without
+    # validation): what the threshold is calibrated on (result.calibrate).
+    val_vectors: np.ndarray | None = field(default=None, repr=False)
+    val_labels: np.ndarray | None = field(default=None, repr=False)
 
 
 class Task(Protocol):
@@ -242,6 +246,10 @@ def fit(
                     "best_state": best_state,
                 },
             )
+    val_vectors = None
+    if can_validate:
+        task.net.load_state_dict(best_state)
+        val_vectors = np.asarray(task.embed_eval(val_rows), np.float32)
     return FitResult(
         history=history,
         best_epoch=best_epoch,
@@ -251,6 +259,8 @@ def fit(
         identities=int(sampler.eligible.size),
         batches_per_epoch=sampler.batches_per_epoch,
         resumed_from=resumed_from,
+        val_vectors=val_vectors,
+        val_labels=val_labels if can_validate else None,
     )
 
 

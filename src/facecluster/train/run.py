@@ -30,13 +30,15 @@ def train_encoder(
     db: Path | None = None,
     weights: Path | None = None,
     resume: bool = False,
+    threshold: float | None = None,
     device: str = "auto",
     progress: ProgressFn | None = None,
     prepare: Callable[[int, int], None] | None = None,
     scan_progress: Callable[[Any], None] | None = None,
 ) -> TrainResult:
     """Train an encoder on DIR/<identity>/ photos and save it as ``out`` (a model file, or
-    a bare name saved in the models folder). ``cfg.mode`` picks head, finetune or scratch."""
+    a bare name saved in the models folder). ``cfg.mode`` picks head, finetune or scratch;
+    ``threshold`` is stored as the model's default (else calibrated on validation faces)."""
     if not Path(directory).is_dir():
         raise FaceclusterError(f"no such folder: {directory}")
     if cfg.mode != "head":
@@ -49,6 +51,7 @@ def train_encoder(
             base=base,
             weights=weights,
             resume=resume,
+            threshold=threshold,
             device=device,
             progress=progress,
             prepare=prepare,
@@ -76,6 +79,7 @@ def train_encoder(
             name=name,
             out=target,
             resume=resume,
+            threshold=threshold,
             progress=progress,
             device=resolve_device(device),
         )
