@@ -23,7 +23,8 @@ def models(
     *,
     opts: Shared,
 ) -> None:
-    """List the encoders: embedding size, default threshold, whether each works offline."""
+    """List the encoders: embedding size, default threshold, accuracy and speed, whether
+    each works offline, and which one 'auto' picks."""
     from ..api import available_encoders
 
     rows = [
@@ -35,6 +36,8 @@ def models(
             "auto": e.auto,
             "weights": e.location,
             "description": e.spec.description,
+            "accuracy": e.spec.accuracy,
+            "speed": e.spec.speed,
         }
         for e in available_encoders(weights)
     ]
@@ -47,8 +50,8 @@ def models(
     from rich.text import Text
 
     table = Table(title="Encoders (threshold: squared L2 between unit embeddings)")
-    for col in ("model", "dim", "threshold", "available"):
-        table.add_column(col)
+    for col in ("model", "dim", "threshold", "accuracy", "speed", "available"):
+        table.add_column(col, overflow="fold")
     table.add_column("weights / notes", overflow="fold")
     for r in rows:
         mark = "yes" if r["available"] else "no"
@@ -57,6 +60,8 @@ def models(
             Text(name, overflow="fold"),
             str(r["dim"]),
             f"{r['default_threshold']:g}",
+            Text(str(r["accuracy"] or "-"), overflow="fold"),
+            str(r["speed"] or "-"),
             mark,
             Text(f"{safe(r['weights'])}\n{safe(r['description'])}", overflow="fold"),
         )
