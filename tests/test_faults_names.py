@@ -177,3 +177,27 @@ def test_a_file_name_that_is_not_utf8_scans_like_any_other(tmp_path, fault):
     assert str(lib / "\\xff\\xfex.jpg") in photos  # shown escaped, as in every output
     listing = runner.invoke(app, ["people", "--db", str(db), "show", "1"])
     assert listing.exit_code == 0 and "Traceback" not in listing.output
+
+
+def test_names_survive_a_change_of_the_default_encoder(tmp_path, fault):
+    fault("names", "name a person under dlib-resnet, then scan and group with the new "
+          "default encoder (auto: sface)", "the name and its faces carry over; the old "
+          "encoder's persons are untouched")
+    lib = copy_sample_people(tmp_path / "photos", PEOPLE)
+    db = tmp_path / "faces.db"
+    run("scan", str(lib), "--db", str(db), "--model", "dlib-resnet")
+    run("group", "--db", str(db), "--model", "dlib-resnet")
+    old = {p["id"]: p for p in run("people", "--db", str(db), "--model", "dlib-resnet")}
+    serena = next(pid for pid, p in old.items() if any(
+        "Serena" in f["photo"]
+        for f in run("people", "--db", str(db), "--model", "dlib-resnet", "show",
+                     str(pid))["faces"]))
+    run("people", "--db", str(db), "--model", "dlib-resnet", "name", str(serena), "Serena")
+    scan = run("scan", str(lib), "--db", str(db))  # auto: sface, from the cached faces
+    assert scan["model"] != "dlib-resnet" and scan["photos_reembedded"] == 9
+    assert (scan["persons_carried"], scan["persons_carried_from"]) == (1, "dlib-resnet")
+    run("group", "--db", str(db))
+    now = {p["name"]: p for p in run("people", "--db", str(db))}
+    assert now["Serena"]["faces"] == old[serena]["faces"]
+    before = run("people", "--db", str(db), "--model", "dlib-resnet")
+    assert [p["name"] for p in before if p["name"]] == ["Serena"]
