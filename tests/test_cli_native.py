@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 from facecluster import FaceIndex, config
 from facecluster.cli import app
 from facecluster.cli.examples import EXAMPLES
+from facecluster.encoders import encoder_spec, resolve
 from facecluster.placement import describe
 from facecluster.records import ScanProgress
 
@@ -218,12 +219,13 @@ def test_progress_is_reported_photo_by_photo_and_saved_batch_by_batch(small):
 
 def test_find_exits_1_when_nothing_matches_like_grep(small):
     other = str(PEOPLE["Serena_Williams"][0])
-    result = runner.invoke(app, ["find", other, "--db", str(small.db)])
+    dlib = ["--db", str(small.db), "--model", "dlib-resnet"]  # what the small index holds
+    result = runner.invoke(app, ["find", other, *dlib])
     assert result.exit_code == 1 and result.stdout == ""
     assert result.stderr.startswith("no face within 0.155 of the query")
-    as_json = runner.invoke(app, ["find", other, "--db", str(small.db), "--json"])
+    as_json = runner.invoke(app, ["find", other, *dlib, "--json"])
     assert as_json.exit_code == 1 and json.loads(as_json.stdout)["results"] == []
-    quiet = runner.invoke(app, ["find", other, "--db", str(small.db), "-q"])
+    quiet = runner.invoke(app, ["find", other, *dlib, "-q"])
     assert quiet.exit_code == 1 and quiet.output == ""
 
 
@@ -271,7 +273,8 @@ def test_the_fallback_notice_is_said_once_per_database(tmp_path):
     assert first.exit_code == second.exit_code == 0
     assert "fallback: facenet-vggface2 weights not found" in first.stderr
     assert "said once per database" in first.stderr
-    assert "model: dlib-resnet, 128-D (fallback)\n" in second.stderr
+    auto = resolve("auto")  # the offline encoder 'auto' falls back to
+    assert f"model: {auto}, {encoder_spec(auto).dim}-D (fallback)\n" in second.stderr
     assert "weights not found" not in second.stderr
     other = runner.invoke(app, ["scan", str(empty), "--db", str(tmp_path / "other.db")])
     assert "weights not found" in other.stderr  # another database is told again
