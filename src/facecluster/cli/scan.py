@@ -203,6 +203,7 @@ def render_summary(stats: ScanStats, max_failures: int = 20) -> None:
         ("faces in the index", stats.faces),
         ("faces named in XMP", stats.xmp_faces_named),
         ("XMP names without a face", stats.xmp_regions_alone),
+        (f"named persons carried over from {stats.persons_carried_from}", stats.persons_carried),
     ]
     for label, value in rows:
         always = ("photos found", "faces in the index")
