@@ -1,6 +1,6 @@
-"""The scan pipeline: walk -> decode (thread pool) -> detect (batched) -> align + embed ->
-commit, one transaction per batch. Interrupted at any point, it loses at most the batch in
-flight; the next scan resumes where it stopped."""
+"""The scan pipeline: walk -> read + hash, decode only new content (thread pool: feed.py)
+-> detect (batched) -> align + embed -> commit, one transaction per batch. Interrupted at
+any point, it loses at most the batch in flight; the next scan resumes where it stopped."""
 
 from __future__ import annotations
 
