@@ -5,7 +5,7 @@ threads). Content the index already has (a move, a copy) is never decoded."""
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
@@ -28,7 +28,7 @@ def feed(
     workers: int,
     window: int,
     decode: Callable[[ReadPhoto, int | None], bool],
-) -> Iterator[tuple[FileEntry, int | None, Loaded]]:
+) -> Generator[tuple[FileEntry, int | None, Loaded], None, None]:
     """(entry, photo id, result) for each job, in order. ``decode(photo, photo_id)`` is
     asked in the main thread, in job order, once a file is read: False leaves it undecoded.
     At most ``window`` files are in flight (memory stays flat)."""

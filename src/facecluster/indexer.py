@@ -137,20 +137,23 @@ class Indexer:
         window = self.workers * 2 + self.batch_size  # bounded: memory stays flat
         batch: list[tuple[FileEntry, int | None, Loaded]] = []
         loaded = feed(jobs, self.workers, window, self._needs_decode)
-        while True:
-            waited = time.perf_counter()
-            item = next(loaded, None)
-            self._tick("wait for decode", waited)
-            if item is None:
-                break
-            if isinstance(item[2], DecodedPhoto):
-                self._add("decode (threads)", item[2].decode_seconds)
-            batch.append(item)
-            if len(batch) >= self.batch_size:
+        try:
+            while True:
+                waited = time.perf_counter()
+                item = next(loaded, None)
+                self._tick("wait for decode", waited)
+                if item is None:
+                    break
+                if isinstance(item[2], DecodedPhoto):
+                    self._add("decode (threads)", item[2].decode_seconds)
+                batch.append(item)
+                if len(batch) >= self.batch_size:
+                    self._process(batch)
+                    batch = []
+            if batch:
                 self._process(batch)
-                batch = []
-        if batch:
-            self._process(batch)
+        finally:
+            loaded.close()  # the threads stop at once, even when interrupted
 
     def _needs_decode(self, photo: ReadPhoto, photo_id: int | None) -> bool:
         """Asked in job order once a file is read: its pixels are needed unless another
@@ -181,7 +184,9 @@ class Indexer:
                     continue
                 reuse = self._reuse(res.entry, res.digest)
                 if reuse is None or (isinstance(reuse, MovePhoto) and not self._complete(reuse)):
+                    started = time.perf_counter()
                     res = decode_photo(res)  # its pixels are needed after all
+                    self._tick("decode (main thread)", started)
                 else:
                     size = self.cache.photo_sizes([_source(reuse)]).get(_source(reuse), (0, 0))
                     ops.append(self._reused(reuse, entry))
