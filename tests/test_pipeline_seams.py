@@ -4,14 +4,18 @@ detector and encoder run end to end in the CLI tests, on real photos.)"""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import sqlite3
+import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from facecluster import imageio
 from facecluster.cache import FaceCache
 from facecluster.indexer import Indexer
 from facecluster.planner import plan
@@ -217,3 +221,110 @@ def test_an_interrupted_scan_keeps_the_batches_it_committed(library, tmp_path):
     assert 1 <= saved < 4
     resumed = Scanner(tmp_path / "f.db").scan(library)
     assert resumed.photos_unchanged >= saved - 1 and resumed.faces == 3
+
+
+@pytest.fixture()
+def decodes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The sizes of the files the scan decodes, one entry per decode."""
+    seen: list[int] = []
+    decode_pair = imageio.decode_pair
+
+    def counting(data, *args, **kwargs):
+        seen.append(len(data))
+        return decode_pair(data, *args, **kwargs)
+
+    monkeypatch.setattr(imageio, "decode_pair", counting)
+    return seen
+
+
+def faces_by_path(cache: FaceCache, identity: dict[str, object]) -> dict[str, list]:
+    """Each photo's status, boxes and vectors of ``identity``, by path."""
+    enc = cache.encoder_id(identity, register=False)
+    ids, vectors = cache.embeddings(enc or 0)
+    vector = {int(i): v.tolist() for i, v in zip(ids, vectors, strict=True)}
+    return {
+        path: [row.status] + [(f.face.box.tolist(), vector[f.id]) for f in cache.faces_of(row.id)]
+        for path, row in cache.photo_index().items()
+    }
+
+
+def test_copies_are_decoded_once_and_get_the_faces_of_a_scan_of_each_alone(
+    library, tmp_path, decodes
+):
+    for name in ("a/one.png", "a/two.png", "b/none.png"):  # each content three times
+        for n in (1, 2):
+            copy = library / f"copy{n}" / name
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            (os.link if n == 1 else shutil.copy2)(library / name, copy)
+    s = Scanner(tmp_path / "f.db")
+    stats = s.scan(library, workers=4)  # batches of 2: copies in the same batch and later
+    assert len(decodes) == 4  # one, two, none and broken.jpg (which fails), once each
+    assert (stats.photos_new, stats.photos_failed, stats.faces) == (9, 1, 9)
+    assert s.detector.images == 3 and s.encoder.chips == 3
+    # The same faces and vectors as a scan of each file alone, into a database of its own.
+    together = faces_by_path(s.cache, IDENTITY_A)
+    for i, path in enumerate(sorted(together)):
+        alone = Scanner(tmp_path / f"alone{i}.db")
+        alone.scan(Path(path))
+        assert together[path] == faces_by_path(alone.cache, IDENTITY_A)[path], path
+    # A move needs no decoding: every photo moves to another folder.
+    decodes.clear()
+    shutil.move(library, tmp_path / "moved")
+    t = Scanner(tmp_path / "f.db")
+    moved = t.scan(tmp_path / "moved")
+    assert moved.photos_moved == 9 and t.loads == 0
+    assert len(decodes) == 1  # broken.jpg, whose content is not in the index, is tried again
+    after = faces_by_path(t.cache, IDENTITY_A)
+    assert {p.replace(str(tmp_path / "moved"), str(library)): f for p, f in after.items()} == {
+        p: f for p, f in together.items() if not p.endswith("broken.jpg")
+    } | {str(library / "b/broken.jpg"): ["failed"]}
+
+
+def test_a_moved_photo_without_this_encoders_vectors_is_decoded_and_embedded(
+    library, tmp_path, decodes
+):
+    Scanner(tmp_path / "f.db").scan(library)
+    shutil.move(library / "a" / "two.png", library / "b" / "two-moved.png")
+    decodes.clear()
+    b = Scanner(tmp_path / "f.db", IDENTITY_B)
+    stats = b.scan(library)
+    # one.png (unchanged, no vectors of B) and the moved two.png need their pixels.
+    assert len(decodes) == 2 and stats.photos_moved == 1 and stats.photos_reembedded == 2
+    assert b.detector.images == 0 and b.encoder.chips == 3
+    enc = b.cache.encoder_id(IDENTITY_B, register=False)
+    assert enc is not None and b.cache.count_faces(enc) == 3
+
+
+@pytest.mark.skipif(shutil.which("exiftool") is None, reason="needs exiftool")
+def test_copies_not_decoded_still_get_the_names_in_their_xmp(tmp_path, decodes):
+    lib = tmp_path / "lib"
+    original = photo(lib / "a" / "anna.jpg", 1, (200, 0, 0))  # one face, at (0, 0, 20, 20)
+    regions = [("Anna", 0.0, 0.0), ("Ghost", 0.6, 0.6)]  # on the face, and on no face
+    packet = {"RegionInfo": {"AppliedToDimensions": {"W": 100, "H": 100, "Unit": "pixel"},
+              "RegionList": [{"Type": "Face", "Name": n, "Area": {"X": x + 0.1, "Y": y + 0.1,
+                              "W": 0.2, "H": 0.2, "Unit": "normalized"}} for n, x, y in regions]}}
+    values = tmp_path / "values.json"
+    values.write_text(json.dumps([{"SourceFile": "*", **packet}]))
+    subprocess.run(["exiftool", "-q", "-overwrite_original", f"-j={values}", str(original)],
+                   check=True)
+    for folder in ("b", "c"):
+        (lib / folder).mkdir()
+        os.link(original, lib / folder / "anna.jpg")
+    sidecar = {"RegionInfo": {"RegionList": [{"Type": "Face", "Name": "Bob", "Area": {
+        "X": 0.1, "Y": 0.1, "W": 0.2, "H": 0.2, "Unit": "normalized"}}]}}
+    values.write_text(json.dumps([{"SourceFile": "*", **sidecar}]))
+    subprocess.run(["exiftool", "-q", f"-j={values}", str(lib / "c" / "anna.jpg.xmp")],
+                   check=True)  # a new sidecar, as another tool writes it
+    s = Scanner(tmp_path / "f.db")
+    stats = s.scan(lib)
+    assert len(decodes) == 1 and stats.faces == 3 and stats.xmp_warnings == []
+    # a/ and b/ read their embedded names; c/ its sidecar, which is read first.
+    assert (stats.xmp_faces_named, stats.xmp_regions_alone) == (3, 2)
+    with sqlite3.connect(tmp_path / "f.db") as db:
+        rows = db.execute(
+            "SELECT p.path, r.name, r.face_id IS NOT NULL FROM xmp_regions r "
+            "JOIN photos p ON p.id = r.photo_id ORDER BY p.path, r.name"
+        ).fetchall()
+    assert [(Path(p).parent.name, n, on_face) for p, n, on_face in rows] == [
+        ("a", "Anna", 1), ("a", "Ghost", 0), ("b", "Anna", 1), ("b", "Ghost", 0), ("c", "Bob", 1)
+    ]

@@ -42,6 +42,7 @@ class PhotoRow:
     size: int
     mtime_ns: int
     status: str
+    digest: str | None = None  # of the content (photo_index only)
 
 
 @dataclass(frozen=True)
@@ -234,7 +235,7 @@ class FaceCache:
 
     # -- reads ----------------------------------------------------------------------------
     def photo_index(self) -> dict[str, PhotoRow]:
-        rows = self.db.execute("SELECT id, path, size, mtime_ns, status FROM photos")
+        rows = self.db.execute("SELECT id, path, size, mtime_ns, status, digest FROM photos")
         return {from_db(r[1]): PhotoRow(r[0], from_db(r[1]), *r[2:]) for r in rows}
 
     def photos_missing_embeddings(self, encoder_id: int) -> set[int]:

@@ -1,14 +1,12 @@
-"""The scan pipeline: walk -> decode (thread pool) -> detect (batched) -> align + embed ->
-commit, one transaction per batch. Interrupted at any point, it loses at most the batch in
-flight; the next scan resumes where it stopped."""
+"""The scan pipeline: walk -> read + hash, decode only new content (thread pool: feed.py)
+-> detect (batched) -> align + embed -> commit, one transaction per batch. Interrupted at
+any point, it loses at most the batch in flight; the next scan resumes where it stopped."""
 
 from __future__ import annotations
 
 import os
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -28,10 +26,19 @@ from .cache import (
 )
 from .detect import FaceDetector
 from .encoders import Encoder
-from .planner import Plan, plan
-from .records import DecodedPhoto, Failure, FileEntry, ScanProgress, ScanStats
+from .feed import Loaded, feed
+from .planner import Plan, known_digests, plan, prune
+from .records import (
+    DecodedPhoto,
+    Failure,
+    FileEntry,
+    PhotoSize,
+    ReadPhoto,
+    ScanProgress,
+    ScanStats,
+)
 from .scan import walk
-from .stages import detect_photos, face_chips, load_photo
+from .stages import decode_photo, detect_photos, face_chips
 from .xmp_import import XmpReader
 
 ProgressFn = Callable[[ScanProgress], None]
@@ -78,6 +85,8 @@ class Indexer:
         self._plan = Plan()
         self._moved: set[int] = set()
         self._index: dict[str, PhotoRow] = {}
+        self._missing: set[int] = set()
+        self._known: dict[str, list[str]] = {}  # digest -> paths: see ``_needs_decode``
         self._done = 0  # photos processed (reported one by one)
         self._saved = 0  # of those, committed
 
@@ -97,7 +106,7 @@ class Indexer:
         try:
             self.encoder_id = self.cache.encoder_id(self.identity) or 0
             self._index = index = self.cache.photo_index()
-            missing = self.cache.photos_missing_embeddings(self.encoder_id)
+            self._missing = missing = self.cache.photos_missing_embeddings(self.encoder_id)
             self._tick("read index", start)
             started = time.perf_counter()
             unavailable: list[Failure] = []
@@ -124,48 +133,66 @@ class Indexer:
         self._report()
         if not jobs:
             return
-        todo = iter(jobs)
+        self._known = known_digests(self._index, self._missing)
         window = self.workers * 2 + self.batch_size  # bounded: memory stays flat
-        pending: deque[tuple[FileEntry, int | None, Future[DecodedPhoto | Failure]]] = deque()
-        pool = ThreadPoolExecutor(self.workers, thread_name_prefix="decode")
+        batch: list[tuple[FileEntry, int | None, Loaded]] = []
+        loaded = feed(jobs, self.workers, window, self._needs_decode)
         try:
-
-            def fill() -> None:
-                while len(pending) < window:
-                    job = next(todo, None)
-                    if job is None:
-                        return
-                    pending.append((job[0], job[1], pool.submit(load_photo, job[0])))
-
-            fill()
-            batch: list[tuple[FileEntry, int | None, DecodedPhoto | Failure]] = []
-            while pending:
-                entry, photo_id, fut = pending.popleft()
-                fill()
+            while True:
                 waited = time.perf_counter()
-                res = fut.result()
+                item = next(loaded, None)
                 self._tick("wait for decode", waited)
-                if not isinstance(res, Failure):
-                    self._add("read (threads)", res.read_seconds)
-                    self._add("decode (threads)", res.decode_seconds)
-                batch.append((entry, photo_id, res))
+                if item is None:
+                    break
+                if isinstance(item[2], DecodedPhoto):
+                    self._add("decode (threads)", item[2].decode_seconds)
+                batch.append(item)
                 if len(batch) >= self.batch_size:
                     self._process(batch)
                     batch = []
             if batch:
                 self._process(batch)
         finally:
-            pool.shutdown(wait=False, cancel_futures=True)
+            loaded.close()  # the threads stop at once, even when interrupted
 
-    def _process(self, batch: list[tuple[FileEntry, int | None, DecodedPhoto | Failure]]) -> None:
+    def _needs_decode(self, photo: ReadPhoto, photo_id: int | None) -> bool:
+        """Asked in job order once a file is read: its pixels are needed unless another
+        file has its content with all its vectors, in the index or earlier in this scan
+        (a wrong guess costs a decode later, in ``_process``, never a wrong result)."""
+        self._add("read (threads)", photo.read_seconds)
+        path = str(photo.entry.path)
+        if photo_id is None and any(p != path for p in self._known.get(photo.digest, ())):
+            return False
+        self._known.setdefault(photo.digest, []).append(path)
+        return True
+
+    def _process(self, batch: list[tuple[FileEntry, int | None, Loaded]]) -> None:
         """One batch: failures, moves and copies need no model and are done at once; the
         others go through the models in chunks (``_chunks``), each photo reported when its
-        faces are known; the whole batch is committed in one transaction at the end."""
+        faces are known; the whole batch is committed in one transaction at the end. A copy
+        of a photo decoded in this batch waits for that commit and is copied after it."""
         ops: list[Op] = []
         detect: list[DecodedPhoto] = []
         reembed: list[tuple[DecodedPhoto, int]] = []
-        boxes: list[tuple[DecodedPhoto, list[list[float]]]] = []  # for their XMP names
+        boxes: list[tuple[DecodedPhoto | PhotoSize, list[list[float]]]] = []  # for XMP names
+        decoded: set[str] = set()
+        held: list[tuple[FileEntry, int | None, Loaded]] = []
         for entry, photo_id, res in batch:
+            if isinstance(res, ReadPhoto):
+                if res.digest in decoded:
+                    held.append((entry, photo_id, res))
+                    continue
+                reuse = self._reuse(res.entry, res.digest)
+                if reuse is None or (isinstance(reuse, MovePhoto) and not self._complete(reuse)):
+                    started = time.perf_counter()
+                    res = decode_photo(res)  # its pixels are needed after all
+                    self._tick("decode (main thread)", started)
+                else:
+                    size = self.cache.photo_sizes([_source(reuse)]).get(_source(reuse), (0, 0))
+                    ops.append(self._reused(reuse, entry))
+                    boxes.append((PhotoSize(entry, *size, res.xmp_regions), self._boxes(reuse)))
+                    self._photo_done()
+                    continue
             if isinstance(res, Failure):
                 self.stats.photos_failed += 1
                 before = self._index.get(str(entry.path))
@@ -177,29 +204,29 @@ class Indexer:
                     ops.append(PhotoWrite(entry, None, None, None, STATUS_FAILED, error=res.error))
                 self.stats.failures.append(res)
                 self._photo_done()
-            elif photo_id is not None:
+                continue
+            decoded.add(res.digest)
+            if photo_id is not None:
                 reembed.append((res, photo_id))
+                continue
+            reuse = self._reuse(res.entry, res.digest)
+            if reuse is None:
+                self._count_read(entry)
+                detect.append(res)
+                continue
+            ops.append(self._reused(reuse, entry))
+            if isinstance(reuse, MovePhoto) and not self._complete(reuse):
+                reembed.append((res, reuse.photo_id))
             else:
-                reuse = self._reuse(res)
-                if not isinstance(reuse, MovePhoto):
-                    self._count_read(entry)
-                if reuse is None:
-                    detect.append(res)
-                    continue
-                ops.append(reuse)
-                if isinstance(reuse, MovePhoto) and not self.cache.has_embeddings(
-                    reuse.photo_id, self.encoder_id
-                ):
-                    reembed.append((res, reuse.photo_id))
-                else:
-                    source = reuse.photo_id if isinstance(reuse, MovePhoto) else reuse.source_id
-                    boxes.append((res, [s.face.box.tolist() for s in self.cache.faces_of(source)]))
-                    self._photo_done()
+                boxes.append((res, self._boxes(reuse)))
+                self._photo_done()
         for a, b in self._runs(detect):
             ops += self._detect_and_embed(detect[a:b], boxes)
         for a, b in self._runs([photo for photo, _ in reembed]):
             ops += self._reembed(reembed[a:b])
-        self._commit(ops + self._names(boxes), len(batch))
+        self._commit(ops + self._names(boxes), len(batch) - len(held))
+        if held:
+            self._process(held)
 
     def _runs(self, photos: list[DecodedPhoto]) -> list[tuple[int, int]]:
         """(start, end) of runs of ``photos`` that go through the models together: on the
@@ -221,7 +248,9 @@ class Indexer:
         return [*runs, (start, len(photos))]
 
     def _detect_and_embed(
-        self, photos: list[DecodedPhoto], boxes: list[tuple[DecodedPhoto, list[list[float]]]]
+        self,
+        photos: list[DecodedPhoto],
+        boxes: list[tuple[DecodedPhoto | PhotoSize, list[list[float]]]],
     ) -> list[Op]:
         detector, encoder = self.models
         found = detect_photos(detector, photos, self.min_face, self.stats.timings)
@@ -276,7 +305,7 @@ class Indexer:
         self.stats.embeddings_computed += len(chips)
         return vectors
 
-    def _names(self, photos: list[tuple[DecodedPhoto, list[list[float]]]]) -> list[Op]:
+    def _names(self, photos: list[tuple[DecodedPhoto | PhotoSize, list[list[float]]]]) -> list[Op]:
         """The named face regions in the XMP of the photos read (and their face boxes)."""
         if self.xmp is None or not photos:
             return []
@@ -308,51 +337,48 @@ class Indexer:
         else:
             self.stats.photos_changed += 1
 
-    def _reuse(self, photo: DecodedPhoto) -> MovePhoto | CopyPhoto | None:
+    def _reuse(self, entry: FileEntry, digest: str) -> MovePhoto | CopyPhoto | None:
         """A photo whose content is already indexed: a move (old file gone) keeps its row
-        and faces; a duplicate copies them. Either way no model runs."""
-        path = str(photo.entry.path)
-        rows = [r for r in self.cache.photos_with_digest(photo.digest) if r.path != path]
+        and faces; a duplicate copies them. Either way no model runs (a moved photo whose
+        faces lack this encoder's vectors is embedded: see ``_complete``)."""
+        path = str(entry.path)
+        rows = [r for r in self.cache.photos_with_digest(digest) if r.path != path]
         for row in rows:
             gone = row.path not in self._plan.seen and not os.path.exists(row.path)
             if gone and row.id not in self._moved:
-                self._moved.add(row.id)
-                self.stats.photos_moved += 1
-                return MovePhoto(row.id, photo.entry)
+                return MovePhoto(row.id, entry)
         for row in rows:
             if row.status == STATUS_NO_FACE or self.cache.has_embeddings(row.id, self.encoder_id):
-                return CopyPhoto(row.id, photo.entry)
+                return CopyPhoto(row.id, entry)
         return None
+
+    def _reused(self, reuse: MovePhoto | CopyPhoto, entry: FileEntry) -> MovePhoto | CopyPhoto:
+        """Count a move or a copy ``_reuse`` found, as it is done."""
+        if isinstance(reuse, MovePhoto):
+            self._moved.add(reuse.photo_id)
+            self.stats.photos_moved += 1
+        else:
+            self._count_read(entry)
+        return reuse
+
+    def _complete(self, move: MovePhoto) -> bool:
+        return self.cache.has_embeddings(move.photo_id, self.encoder_id)
+
+    def _boxes(self, reuse: MovePhoto | CopyPhoto) -> list[list[float]]:
+        return [s.face.box.tolist() for s in self.cache.faces_of(_source(reuse))]
 
     def _prune(
         self, roots: Sequence[Path], index: dict[str, PhotoRow], unavailable: list[Failure]
     ) -> None:
         """Forget photos under the scanned roots that are no longer there, except under
         folders that could not be read or are empty: those are kept and reported."""
-        dirs = [str(r) for r in roots if r.is_dir()]
-        files = {str(r) for r in roots if not r.is_dir()}
-        shelter = {u.path: u for u in unavailable}
-        gone, kept = [], 0
-        sheltering: set[str] = set()
-        for path, row in index.items():
-            if path in self._plan.seen or row.id in self._moved:
-                continue
-            if path not in files and not any(_under(path, d) for d in dirs):
-                continue
-            cover = next((u for u in shelter if path == u or _under(path, u)), None)
-            if cover is None:
-                gone.append(row.id)
-            else:
-                kept += 1
-                sheltering.add(cover)
+        gone, kept, self.stats.unavailable = prune(
+            roots, index, self._plan.seen, self._moved, unavailable
+        )
         if gone:
             self.cache.remove_photos(gone)
         self.stats.photos_removed = len(gone)
         self.stats.photos_unavailable = kept
-        # An empty folder is only news when it hides photos the index knows.
-        self.stats.unavailable = [
-            u for u in unavailable if u.path in sheltering or not u.error.startswith("empty")
-        ]
 
     def _report(self, stage: str = "scanning") -> None:
         if self.progress is not None:
@@ -363,5 +389,6 @@ class Indexer:
             )
 
 
-def _under(path: str, folder: str) -> bool:
-    return path.startswith(folder.rstrip(os.sep) + os.sep)
+def _source(reuse: MovePhoto | CopyPhoto) -> int:
+    return reuse.photo_id if isinstance(reuse, MovePhoto) else reuse.source_id
+

@@ -1,12 +1,15 @@
-"""Compare what the walk found with the index: what a scan has to do with each file."""
+"""Compare what the walk found with the index: what a scan has to do with each file (and,
+after it, which photos it forgets)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import os
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from .cache import STATUS_FAILED, PhotoRow
-from .records import FileEntry
+from .records import Failure, FileEntry
 
 
 @dataclass
@@ -56,3 +59,48 @@ def plan(
             if row is None:
                 p.new.add(key)
     return p
+
+
+def known_digests(index: dict[str, PhotoRow], missing: set[int]) -> dict[str, list[str]]:
+    """The paths of each content in the index whose faces all have this encoder's vectors
+    (or that has none): a copy of one of them needs no decoding."""
+    out: dict[str, list[str]] = {}
+    for path, row in index.items():
+        if row.digest and row.status != STATUS_FAILED and row.id not in missing:
+            out.setdefault(row.digest, []).append(path)
+    return out
+
+
+def prune(
+    roots: Sequence[Path],
+    index: dict[str, PhotoRow],
+    seen: set[str],
+    moved: set[int],
+    unavailable: list[Failure],
+) -> tuple[list[int], int, list[Failure]]:
+    """After a scan of ``roots``: the ids of the photos under them that are no longer there
+    (neither ``seen`` nor ``moved``) except under folders that could not be read or are
+    empty; how many such photos are kept; and the unavailable folders worth reporting."""
+    dirs = [str(r) for r in roots if r.is_dir()]
+    files = {str(r) for r in roots if not r.is_dir()}
+    shelter = {u.path: u for u in unavailable}
+    gone, kept = [], 0
+    sheltering: set[str] = set()
+    for path, row in index.items():
+        if path in seen or row.id in moved:
+            continue
+        if path not in files and not any(_under(path, d) for d in dirs):
+            continue
+        cover = next((u for u in shelter if path == u or _under(path, u)), None)
+        if cover is None:
+            gone.append(row.id)
+        else:
+            kept += 1
+            sheltering.add(cover)
+    # An empty folder is only news when it hides photos the index knows.
+    news = [u for u in unavailable if u.path in sheltering or not u.error.startswith("empty")]
+    return gone, kept, news
+
+
+def _under(path: str, folder: str) -> bool:
+    return path.startswith(folder.rstrip(os.sep) + os.sep)

@@ -24,6 +24,29 @@ class FileEntry:
 
 
 @dataclass(frozen=True, eq=False)
+class ReadPhoto:
+    """A file read and hashed, not decoded (yet): a scan decodes only content it does not
+    know (stages.decode_photo)."""
+
+    entry: FileEntry
+    digest: str  # BLAKE2b-128 of ``data``
+    data: bytes
+    read_seconds: float = 0.0  # reading and hashing the file (in a worker thread)
+    xmp_regions: bool = False  # its bytes name a face-region XMP schema (xmp_import.py)
+
+
+@dataclass(frozen=True)
+class PhotoSize:
+    """What the XMP reader needs of a photo it did not decode (a move or a copy): its file,
+    the size of its upright original, and whether its bytes name a face-region schema."""
+
+    entry: FileEntry
+    width: int
+    height: int
+    xmp_regions: bool = False
+
+
+@dataclass(frozen=True, eq=False)
 class DecodedPhoto:
     """A photo decoded for the pipeline.
 

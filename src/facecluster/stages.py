@@ -1,5 +1,5 @@
-"""The stages of the scan pipeline for one photo or one batch: read and decode (in a
-worker thread), detect, cut the aligned face chips; and all of them for one file
+"""The stages of the scan pipeline for one photo or one batch: read and hash, decode (in
+worker threads), detect, cut the aligned face chips; and all of them for one file
 (``verify``, ``find``). The indexer (indexer.py) runs them over a whole tree."""
 
 from __future__ import annotations
@@ -15,41 +15,51 @@ from . import config, imageio
 from .detect import FaceDetector, scale_face
 from .encoders import Encoder
 from .errors import ImageError
-from .records import DecodedPhoto, Face, Failure, FileEntry, Timings
+from .records import DecodedPhoto, Face, Failure, FileEntry, ReadPhoto, Timings
 from .xmp_import import mentions_regions
 
 
-def load_photo(entry: FileEntry) -> DecodedPhoto | Failure:
-    """Read, hash and decode one file (runs in a worker thread). Never raises."""
+def read_photo(entry: FileEntry) -> ReadPhoto | Failure:
+    """Read and hash one file (runs in a worker thread). Never raises."""
     start = time.perf_counter()
     try:
         data = entry.path.read_bytes()
     except OSError as exc:
         return Failure(str(entry.path), f"cannot read: {exc.strerror or exc}")
     digest = hashlib.blake2b(data, digest_size=16).hexdigest()
-    read = time.perf_counter()
+    return ReadPhoto(entry, digest, data, time.perf_counter() - start, mentions_regions(data))
+
+
+def decode_photo(raw: ReadPhoto) -> DecodedPhoto | Failure:
+    """Decode a file read (runs in a worker thread). Never raises."""
+    start = time.perf_counter()
     try:
         image, width, height, scale, small, small_scale = imageio.decode_pair(
-            data, config.DETECT_MAX_SIDE
+            raw.data, config.DETECT_MAX_SIDE
         )
     except ImageError as exc:
-        return Failure(str(entry.path), str(exc))
+        return Failure(str(raw.entry.path), str(exc))
     except Exception as exc:  # a decoder bug must not stop the scan
-        return Failure(str(entry.path), f"cannot decode: {type(exc).__name__}: {exc}"[:200])
-    decoded = time.perf_counter()
+        return Failure(str(raw.entry.path), f"cannot decode: {type(exc).__name__}: {exc}"[:200])
     return DecodedPhoto(
-        entry,
-        digest,
+        raw.entry,
+        raw.digest,
         width,
         height,
         image,
         scale,
         small,
         small_scale,
-        read_seconds=read - start,
-        decode_seconds=decoded - read,
-        xmp_regions=mentions_regions(data),
+        read_seconds=raw.read_seconds,
+        decode_seconds=time.perf_counter() - start,
+        xmp_regions=raw.xmp_regions,
     )
+
+
+def load_photo(entry: FileEntry) -> DecodedPhoto | Failure:
+    """Read, hash and decode one file. Never raises."""
+    raw = read_photo(entry)
+    return raw if isinstance(raw, Failure) else decode_photo(raw)
 
 
 def detect_photos(

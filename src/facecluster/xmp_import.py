@@ -21,7 +21,7 @@ from pathlib import Path
 
 from . import exiftool, imageio
 from .cache_writes import XmpRegions, match_boxes
-from .records import DecodedPhoto, Failure, NamedRegion, ScanStats
+from .records import DecodedPhoto, Failure, NamedRegion, PhotoSize, ScanStats
 from .xmp_regions import MP_TAG, MWG_TAG, read_regions
 
 SIDECAR_MAX_BYTES = 8 * 2**20  # a sidecar larger than this is not face metadata: skipped
@@ -52,7 +52,9 @@ class XmpReader:
         self._said_missing = False
 
     def read(
-        self, photos: Sequence[tuple[DecodedPhoto, Sequence[Sequence[float]]]], stats: ScanStats
+        self,
+        photos: Sequence[tuple[DecodedPhoto | PhotoSize, Sequence[Sequence[float]]]],
+        stats: ScanStats,
     ) -> list[XmpRegions]:
         """One op per photo whose XMP could be read (its regions replace the stored ones);
         ``photos`` come with the boxes of their faces; counts and warnings go to ``stats``."""
@@ -103,7 +105,7 @@ class XmpReader:
         return ops
 
     def _regions(
-        self, path: Path, kind: str, meta: dict, photo: DecodedPhoto, stats: ScanStats
+        self, path: Path, kind: str, meta: dict, photo: DecodedPhoto | PhotoSize, stats: ScanStats
     ) -> list[NamedRegion]:
         error = str(meta.get("ExifTool:Error") or "")
         warning = str(meta.get("ExifTool:Warning") or "")
