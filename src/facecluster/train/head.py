@@ -10,6 +10,8 @@ labelled sets this mode is for.
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -57,9 +59,11 @@ def check_out(out: Path) -> None:
     """Fail before training, not after, when the model file cannot be written."""
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        probe = out.with_name(out.name + ".probe")
-        probe.write_bytes(b"")
-        probe.unlink()
+        # A new file of our own (never a name a user's file could have) tells whether the
+        # folder takes writes.
+        fd, probe = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".probe", dir=out.parent)
+        os.close(fd)
+        os.unlink(probe)
     except OSError as exc:
         raise TrainingError(f"cannot write --out {out}: {exc.strerror or exc}") from None
     if out.is_dir():
