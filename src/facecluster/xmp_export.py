@@ -276,8 +276,10 @@ def _install(data: bytes, job: _Job) -> str:
     if now != job.snapshot:
         return f"sidecar {shown(target)} changed while exporting: left alone, export again"
     tmp = target.with_name(f".{target.name}.facecluster-{os.getpid()}.tmp")
+    created = False
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+        created = True  # ours from here on: never remove a file that was there before
         with os.fdopen(fd, "wb") as f:
             if now is not None:
                 os.fchmod(f.fileno(), mode)  # as the sidecar was, whatever the umask
@@ -286,6 +288,7 @@ def _install(data: bytes, job: _Job) -> str:
             os.fsync(f.fileno())
         os.replace(tmp, target)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
+        if created:
+            tmp.unlink(missing_ok=True)
         return f"sidecar {shown(target)} cannot be written: {exc.strerror or exc}"
     return ""

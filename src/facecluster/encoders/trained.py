@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import tempfile
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -109,12 +110,18 @@ def save_model(path: Path, meta: dict[str, Any], state: dict[str, torch.Tensor])
         "meta": json.dumps(meta, sort_keys=True),
         "state_dict": {k: v.detach().cpu().contiguous() for k, v in state.items()},
     }
-    tmp = path.with_name(path.name + ".tmp")
+    tmp: Path | None = None
     try:
+        # A new file of our own beside the target, then one atomic rename.
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+        tmp = Path(name)
         torch.save(blob, tmp)
+        os.chmod(tmp, 0o644)  # as a file written the ordinary way (mkstemp makes 0600)
         os.replace(tmp, path)
     except (OSError, RuntimeError) as exc:  # torch reports a full disk as RuntimeError
-        tmp.unlink(missing_ok=True)
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
         reason = getattr(exc, "strerror", None) or str(exc).splitlines()[0][:120]
         raise TrainingError(f"cannot write the model file {path}: {reason}") from None
 
