@@ -27,21 +27,11 @@ from facecluster.cache import FaceCache
 from facecluster.cli import app
 from facecluster.display import safe
 
-from .conftest import ROOT, sample_people
+from .conftest import ROOT, copy_sample_people
 
 runner = CliRunner()
 REAL_CONNECT = dbfile.connect
 HOSTILE_FILE = "Tony\x1b[2J\u202egpj.jpg"
-
-
-def copy_people(dest: Path, counts: dict[str, int]) -> Path:
-    """The first N in-repo portraits of each named person, in dest/<person>/."""
-    people = sample_people()
-    for person, n in counts.items():
-        (dest / person).mkdir(parents=True, exist_ok=True)
-        for src in people[person][:n]:
-            shutil.copy2(src, dest / person / src.name)
-    return dest
 
 
 def one_line_error(result, *needles: str) -> str:
@@ -70,7 +60,7 @@ def library(tmp_path_factory):
         mp.setenv("FACECLUSTER_OFFLINE", "1")
         mp.setenv("XDG_DATA_HOME", str(root / "data"))
         mp.setenv("TORCH_HOME", str(root / "torch"))
-        lib = copy_people(root / "photos", {"Colin_Powell": 3, "Tony_Blair": 3})
+        lib = copy_sample_people(root / "photos", {"Colin_Powell": 3, "Tony_Blair": 3})
         first = sorted((lib / "Tony_Blair").iterdir())[0]
         first.rename(first.with_name(HOSTILE_FILE))
         db = root / "faces.db"
@@ -259,7 +249,7 @@ def test_disk_full_mid_scan_says_what_was_saved_and_resumes(fault, tmp_path, mou
     fault("scan", f"the disk fills up in the middle of a scan ({how})",
           "one line: disk full, how many photos were saved, the next scan resumes; after "
           "freeing space the same scan reads only the photos that were not saved")
-    lib = copy_people(tmp_path / "photos", {"Colin_Powell": 4, "Serena_Williams": 4,
+    lib = copy_sample_people(tmp_path / "photos", {"Colin_Powell": 4, "Serena_Williams": 4,
                                             "Tony_Blair": 3, "Junichiro_Koizumi": 1})
     where = tmp_path / "disk"
     if how == "tmpfs" and not mounts.tmpfs(where, "1m"):
