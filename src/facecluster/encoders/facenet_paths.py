@@ -51,26 +51,56 @@ def missing_message(model: str, variant: str) -> str:
     )
 
 
+class DownloadFailed(Exception):
+    """Why facenet-pytorch's weights could not be downloaded (one line, for the error)."""
+
+
 def download(variant: str) -> Path | None:
-    """facenet-pytorch's own download into its cache; None when offline or it fails."""
+    """facenet-pytorch's own download into its cache; None when offline (FACECLUSTER_OFFLINE).
+
+    Raises :class:`DownloadFailed` with the reason (no network, HTTP status, a short read,
+    disk) so the error can say why; a partial file never takes the cache's name."""
     if config.offline():
         return None
     dest = cache_path(variant)
+    url = RELEASE + WEIGHT_FILES[variant]
+    tmp_name = None
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
-        with urllib.request.urlopen(RELEASE + WEIGHT_FILES[variant], timeout=30) as resp:
-            with tempfile.NamedTemporaryFile(dir=dest.parent, delete=False) as tmp:
+        with urllib.request.urlopen(url, timeout=30) as resp:
+            expected = int(resp.headers.get("Content-Length") or -1)
+            fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=".facecluster-", suffix=".part")
+            got = 0
+            with os.fdopen(fd, "wb") as tmp:
                 while block := resp.read(1 << 20):
                     tmp.write(block)
-        os.replace(tmp.name, dest)
-    except Exception:  # no network, proxy, disk: all mean "not available"
-        return None
+                    got += len(block)
+        if 0 <= expected != got:
+            raise DownloadFailed(f"the download stopped after {got} of {expected} bytes")
+        os.replace(tmp_name, dest)
+        tmp_name = None
+    except DownloadFailed:
+        raise
+    except Exception as exc:  # no network, proxy, HTTP error, disk: say which
+        reason = getattr(exc, "reason", None) or exc
+        raise DownloadFailed(f"{type(exc).__name__}: {reason}") from exc
+    finally:
+        if tmp_name is not None:
+            Path(tmp_name).unlink(missing_ok=True)
     return dest
 
 
 def weights_for(model: str, variant: str, explicit: Path | None = None) -> Path:
     """The weights file, downloaded if need be; ModelUnavailable when there is none."""
-    path = find_weights(variant, explicit) or download(variant)
+    path = find_weights(variant, explicit)
+    if path is None:
+        try:
+            path = download(variant)
+        except DownloadFailed as exc:
+            raise ModelUnavailable(
+                f"{missing_message(model, variant)} (downloading {RELEASE}"
+                f"{WEIGHT_FILES[variant]} failed: {exc})"
+            ) from None
     if path is None:
         raise ModelUnavailable(missing_message(model, variant))
     if not path.is_file():
