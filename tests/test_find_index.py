@@ -210,6 +210,24 @@ def test_scan_updates_the_index_and_forgets_the_log(indexed):
     assert refresh_index(cache, enc, IDENTITY, min_faces=100) == "none"  # nothing changed
 
 
+def test_find_patches_an_index_that_many_changes_passed_by(indexed, monkeypatch):
+    """Faces changed with no scan to update the file (another tool, an old facecluster):
+    find patches the index once and saves it, rather than reading them every query."""
+    import facecluster.search
+
+    cache, enc, _ = indexed
+    monkeypatch.setattr(facecluster.search, "PATCH_AT", 10)
+    add_photos(cache, enc, clustered(40, seed=12), start=6000)
+    rows = cache.photo_index()
+    cache.remove_photos([rows[f"/photos/{i}.jpg"].id for i in range(20, 30)])
+    s = fresh(cache, enc)
+    check_all(cache, enc, s)
+    assert s.used == "index"
+    head = findindex.read_head(findindex.index_path(cache.path))
+    assert head is not None and (head["seq"], head["tag"]) == vector_log.mark(cache, enc)
+    assert head["count"] == vector_log.count(cache, enc)
+
+
 def test_scan_writes_the_index_when_the_library_grows_past_the_cut_over(tmp_path):
     cache, enc = make_db(tmp_path / "faces.db", n=200)
     assert refresh_index(cache, enc, IDENTITY, min_faces=1000) == "none"

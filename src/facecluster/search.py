@@ -14,6 +14,8 @@ from . import findindex, vector_log
 if TYPE_CHECKING:
     from .cache import FaceCache
 
+PATCH_AT = 2_000  # more faces changed since the index file: find patches it (and saves it)
+
 
 @dataclass(frozen=True)
 class Hit:
@@ -129,6 +131,10 @@ class FaceSearch:
             pending = _pending(self.cache, enc, vi)
             if vi is not None and pending is not None:
                 self.index, self.used = vi, "index"
+                if len(pending) > PATCH_AT:  # (no scan since?) patch it once, not per query
+                    _patch(self.cache, enc, vi, pending)
+                    findindex.save(self.path, vi)
+                    return np.empty(0, np.int64)
                 return pending
         self.index = None
         mark = vector_log.mark(self.cache, enc)
@@ -177,6 +183,18 @@ def _pending(
     return vector_log.changed_since(cache, encoder_id, vi.mark[0], limit)
 
 
+def _patch(
+    cache: FaceCache, encoder_id: int, vi: findindex.VectorIndex, changed: np.ndarray
+) -> None:
+    """Bring ``vi`` up to the database's newest change: the faces ``changed`` since it
+    replaced by their vectors now (none for a removed face)."""
+    now = vector_log.mark(cache, encoder_id)
+    ids, _, vectors = vector_log.faces_with_vectors(cache, encoder_id, changed)
+    vi.replace(changed, ids, vectors)
+    if now is not None:
+        vi.mark = now
+
+
 def refresh_index(
     cache: FaceCache,
     encoder_id: int,
@@ -209,9 +227,7 @@ def refresh_index(
             if changed is not None and len(changed) > max(vi.count // 2, 1000):
                 vi = None  # rebuilding is cheaper than patching
             elif changed is not None:
-                ids, _, vectors = vector_log.faces_with_vectors(cache, enc, changed)
-                vi.replace(changed, ids, vectors)
-                vi.mark = now
+                _patch(cache, enc, vi, changed)
                 if findindex.save(path, vi):
                     did, kept = "updated", now
         least = findindex.MIN_FACES if min_faces is None else min_faces
