@@ -13,6 +13,9 @@ matrix here), median ms over the queries, and recall@10 = the share of the exact
 nearest faces found. The baseline line is the exact search (search.nearest_photos) timed
 in the same run.
 
+``--scan-cost N``: what the index costs a scan of N faces (the change log's triggers,
+refresh_index after the scan).
+
 ``--db``: a face database of each size, and find's whole search through it
 (search.FaceSearch): exact (every vector read from SQLite, per query) against the index
 (loaded once, then per query), to place MIN_FACES.
@@ -104,8 +107,6 @@ def in_memory(n: int, dim: int, nq: int, divisor: int) -> None:
 
 
 def through_db(sizes: list[int], dim: int, nq: int) -> None:
-    from facecluster.cache import FaceCache, PhotoWrite
-    from facecluster.records import Face, FileEntry
     from facecluster.search import FaceSearch
 
     identity: dict[str, object] = {"name": "bench", "dim": dim}
@@ -113,19 +114,7 @@ def through_db(sizes: list[int], dim: int, nq: int) -> None:
         x, _ = make_faces(n, dim)
         q = queries(x, nq)
         with tempfile.TemporaryDirectory(dir=".") as tmp:
-            cache = FaceCache(Path(tmp) / "faces.db")
-            with cache.transaction():
-                enc = cache.encoder_id(identity)
-            assert enc is not None
-            lm = np.zeros((5, 2), np.float32)
-            faces = [Face(np.array([0, 0, 50, 50], np.float32), lm, 0.99),
-                     Face(np.array([100, 0, 150, 50], np.float32), lm, 0.99)]
-            for s in range(0, n, 20_000):
-                cache.apply([
-                    PhotoWrite(FileEntry(Path(f"/p/{i // 2}.jpg"), 1, 1), None, 200, 50, "ok",
-                               faces, x[i : i + 2])
-                    for i in range(s, min(s + 20_000, n), 2)
-                ], enc)
+            cache, enc, _ = synthetic_db(Path(tmp) / "faces.db", x, identity, 20_000)
             times: dict[str, float] = {}
             for name, least in (("exact", n + 1), ("index", 1)):
                 search = FaceSearch(cache, enc, identity, min_faces=least)
@@ -149,6 +138,65 @@ def through_db(sizes: list[int], dim: int, nq: int) -> None:
         )
 
 
+def synthetic_db(path: Path, x: np.ndarray, identity: dict[str, object], batch: int = 64):
+    """A face database of the vectors ``x``, two faces a photo, written in scan-sized
+    transactions of ``batch`` faces; returns (cache, encoder id, seconds of writing)."""
+    from facecluster.cache import FaceCache, PhotoWrite
+    from facecluster.records import Face, FileEntry
+
+    cache = FaceCache(path)
+    with cache.transaction():
+        enc = cache.encoder_id(identity)
+    assert enc is not None
+    lm = np.zeros((5, 2), np.float32)
+    faces = [Face(np.array([0, 0, 50, 50], np.float32), lm, 0.99),
+             Face(np.array([100, 0, 150, 50], np.float32), lm, 0.99)]
+    t = time.perf_counter()
+    for s in range(0, len(x), batch):
+        cache.apply([
+            PhotoWrite(FileEntry(Path(f"/p/{i // 2}.jpg"), 1, 1), None, 200, 50, "ok", faces,
+                       x[i : i + 2])
+            for i in range(s, min(s + batch, len(x)), 2)
+        ], enc)
+    return cache, enc, time.perf_counter() - t
+
+
+def scan_cost(n: int, dim: int) -> None:
+    """What the index costs a scan of a small library: the triggers that log each vector
+    (database writes with and without them) and refresh_index after the scan."""
+    from facecluster.search import refresh_index
+
+    x, _ = make_faces(n, dim)
+    identity: dict[str, object] = {"name": "bench", "dim": dim}
+    writes: dict[bool, list[float]] = {True: [], False: []}
+    for _ in range(3):
+        for logged in (True, False):
+            with tempfile.TemporaryDirectory(dir=".") as tmp:
+                path = Path(tmp) / "faces.db"
+                if not logged:
+                    from facecluster.cache import FaceCache
+
+                    with FaceCache(path) as c:
+                        for trig in ("vector_inserted", "vector_updated", "vector_deleted"):
+                            c.db.execute(f"DROP TRIGGER {trig}")
+                cache, enc, secs = synthetic_db(path, x, identity)
+                writes[logged].append(secs)
+                if logged and len(writes[True]) == 1:
+                    t = time.perf_counter()
+                    refresh_index(cache, enc, identity)
+                    first = time.perf_counter() - t
+                    t = time.perf_counter()
+                    refresh_index(cache, enc, identity)
+                    again = time.perf_counter() - t
+                cache.close()
+    w = {k: min(v) for k, v in writes.items()}
+    print(
+        f"{n} faces x {dim}-D written in transactions of 64 faces: {w[True]:.2f} s with the "
+        f"change log, {w[False]:.2f} s without (best of 3); refresh_index after the scan "
+        f"{1000 * first:.0f} ms (first, drops {n} log rows), {1000 * again:.1f} ms (again)"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--faces", type=int, default=1_000_000)
@@ -156,8 +204,11 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--divisor", type=int, default=findindex.PROBE_DIVISOR, help="nlist/nprobe")
     ap.add_argument("--db", default="", help="sizes (comma-separated): the cut-over mode")
+    ap.add_argument("--scan-cost", type=int, default=0, help="faces: what a scan pays")
     args = ap.parse_args()
-    if args.db:
+    if args.scan_cost:
+        scan_cost(args.scan_cost, args.dim)
+    elif args.db:
         through_db([int(s) for s in args.db.split(",")], args.dim, min(args.queries, 20))
     else:
         in_memory(args.faces, args.dim, args.queries, args.divisor)

@@ -150,10 +150,9 @@ def read_head(path: Path) -> dict[str, Any] | None:
 def load(path: Path, encoder: str, dim: int) -> VectorIndex | None:
     """The index at ``path`` when it is ours, whole and of this encoder; None otherwise
     (missing, damaged, truncated, of another encoder or format, or not ours)."""
-    import faiss
-
     if not is_ours(path):
         return None
+    import faiss
     try:
         with open(path, "rb") as f:
             f.read(len(MAGIC))
