@@ -13,6 +13,8 @@ matrix here), median ms over the queries, and recall@10 = the share of the exact
 nearest faces found. The baseline line is the exact search (search.nearest_photos) timed
 in the same run.
 
+``--compare --faces N``: the index types considered (IVF,SQ8 as find; IVF,Flat; HNSW).
+
 ``--scan-cost N``: what the index costs a scan of N faces (the change log's triggers,
 refresh_index after the scan).
 
@@ -138,6 +140,50 @@ def through_db(sizes: list[int], dim: int, nq: int) -> None:
         )
 
 
+def compare(n: int, dim: int, nq: int) -> None:
+    """The index types considered, on the same faces and queries: the one find uses
+    (IVF,SQ8), IVF with float vectors, and HNSW (no removal of faces)."""
+    import faiss
+
+    x, _ = make_faces(n, dim)
+    q = queries(x, nq)
+    truth = exact_top(x, q)
+    nlist = max(1, min(int(4 * np.sqrt(n)), n // 39))  # as findindex.build
+    threads = faiss.omp_get_max_threads()
+    for kind in ("IVF,SQ8", "IVF,Flat", "HNSW32"):
+        t = time.perf_counter()
+        if kind == "HNSW32":
+            index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
+            index.hnsw.efConstruction = 64
+            index.add(x)
+            index.hnsw.efSearch = 256
+        else:
+            vi = findindex.build(np.arange(n), x, "bench", (1, 0))
+            index = vi.index
+            if kind == "IVF,Flat":
+                index = faiss.index_factory(dim, f"IVF{nlist},Flat", faiss.METRIC_INNER_PRODUCT)
+                index.cp.niter, index.cp.max_points_per_centroid = 10, 64
+                pick = np.random.default_rng(0).choice(n, min(n, 64 * nlist), replace=False)
+                index.train(x[np.sort(pick)])
+                index.add(x)
+                index.nprobe = nlist // findindex.PROBE_DIVISOR
+        build = time.perf_counter() - t
+        faiss.omp_set_num_threads(1)
+        times, found = [], 0
+        for i in range(nq):
+            t = time.perf_counter()
+            _, ids = index.search(q[i : i + 1], 64)
+            cand = ids[0][ids[0] >= 0]
+            top = cand[np.argsort(2.0 - 2.0 * (x[cand] @ q[i]), kind="stable")[:K]]
+            times.append(time.perf_counter() - t)
+            found += len(set(top.tolist()) & set(truth[i].tolist()))
+        faiss.omp_set_num_threads(threads)
+        probe = "efSearch 256" if kind == "HNSW32" else f"nlist {nlist} nprobe {nlist // 3}"
+        print(f"{n} faces x {dim}-D, {kind} ({probe}): build {build:.1f} s, "
+              f"{1000 * float(np.median(times)):.2f} ms/query, recall@{K} "
+              f"{found / (K * nq):.4f}")
+
+
 def synthetic_db(path: Path, x: np.ndarray, identity: dict[str, object], batch: int = 64):
     """A face database of the vectors ``x``, two faces a photo, written in scan-sized
     transactions of ``batch`` faces; returns (cache, encoder id, seconds of writing)."""
@@ -205,8 +251,11 @@ def main() -> None:
     ap.add_argument("--divisor", type=int, default=findindex.PROBE_DIVISOR, help="nlist/nprobe")
     ap.add_argument("--db", default="", help="sizes (comma-separated): the cut-over mode")
     ap.add_argument("--scan-cost", type=int, default=0, help="faces: what a scan pays")
+    ap.add_argument("--compare", action="store_true", help="IVF,SQ8 vs IVF,Flat vs HNSW")
     args = ap.parse_args()
-    if args.scan_cost:
+    if args.compare:
+        compare(args.faces, args.dim, args.queries)
+    elif args.scan_cost:
         scan_cost(args.scan_cost, args.dim)
     elif args.db:
         through_db([int(s) for s in args.db.split(",")], args.dim, min(args.queries, 20))
