@@ -210,6 +210,18 @@ def test_scan_updates_the_index_and_forgets_the_log(indexed):
     assert refresh_index(cache, enc, IDENTITY, min_faces=100) == "none"  # nothing changed
 
 
+def test_scan_rebuilds_an_index_most_of_whose_faces_changed(indexed):
+    cache, enc, _ = indexed
+    faces = cache.face_vectors(enc)[0][:1500]
+    cache.apply([AddEmbeddings([f.id for f in faces], clustered(1500, seed=13))], enc)
+    assert refresh_index(cache, enc, IDENTITY, min_faces=100) == "built"
+    head = findindex.read_head(findindex.index_path(cache.path))
+    assert head is not None and (head["seq"], head["tag"]) == vector_log.mark(cache, enc)
+    s = fresh(cache, enc)
+    check_all(cache, enc, s)
+    assert s.used == "index"
+
+
 def test_find_patches_an_index_that_many_changes_passed_by(indexed, monkeypatch):
     """Faces changed with no scan to update the file (another tool, an old facecluster):
     find patches the index once and saves it, rather than reading them every query."""

@@ -216,24 +216,23 @@ def refresh_index(
             return did
         head = findindex.read_head(path)
         if head is not None and head.get("encoder") == key and (head["seq"], head["tag"]) == now:
-            vector_log.forget_changes(cache, enc, now[0])  # up to date: nothing to read
-            return did
-        vi = findindex.load(path, key, vector_log.dim(cache, enc))
-        if vi is not None and not vector_log.has_mark(cache, enc, vi.mark):
-            vi = None
-        if vi is not None:
-            kept = vi.mark
-            changed = vector_log.changed_since(cache, enc, vi.mark[0]) if vi.mark != now else None
-            if changed is not None and len(changed) > max(vi.count // 2, 1000):
-                vi = None  # rebuilding is cheaper than patching
-            elif changed is not None:
-                _patch(cache, enc, vi, changed)
-                if findindex.save(path, vi):
-                    did, kept = "updated", now
-        least = findindex.MIN_FACES if min_faces is None else min_faces
-        if vi is None and findindex.may_write(path) and vector_log.count(cache, enc) >= least:
-            ids, vectors = cache.embeddings(enc)
-            if findindex.save(path, findindex.build(ids, vectors, key, now)):
-                did, kept = "built", now
+            kept = now  # up to date: nothing more to read
+        else:
+            patched = False
+            vi = findindex.load(path, key, vector_log.dim(cache, enc))
+            if vi is not None and vector_log.has_mark(cache, enc, vi.mark):
+                kept = vi.mark
+                changed = vector_log.changed_since(cache, enc, vi.mark[0])
+                assert changed is not None
+                if len(changed) <= max(vi.count // 2, 1000):  # else rebuilding is cheaper
+                    _patch(cache, enc, vi, changed)
+                    patched = True
+                    if findindex.save(path, vi):
+                        did, kept = "updated", now
+            least = findindex.MIN_FACES if min_faces is None else min_faces
+            if not patched and findindex.may_write(path) and vector_log.count(cache, enc) >= least:
+                ids, vectors = cache.embeddings(enc)
+                if findindex.save(path, findindex.build(ids, vectors, key, now)):
+                    did, kept = "built", now
     vector_log.forget_changes(cache, enc, (kept or now)[0])
     return did
