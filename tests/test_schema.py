@@ -64,7 +64,7 @@ def test_a_version_2_database_gets_the_xmp_regions_table_and_keeps_its_names(
         con.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
     FaceCache(db).close()
     with sqlite3.connect(db) as con:
-        assert schema.version_of(con) == 3
+        assert schema.version_of(con) == schema.VERSION
         assert con.execute("SELECT id, name FROM persons").fetchall() == [(1, "Anna")]
         assert con.execute("SELECT COUNT(*) FROM xmp_regions").fetchone() == (0,)
         con.execute("PRAGMA foreign_keys = ON")
@@ -74,6 +74,33 @@ def test_a_version_2_database_gets_the_xmp_regions_table_and_keeps_its_names(
         )
         con.execute("DELETE FROM photos WHERE id = 1")
         assert con.execute("SELECT COUNT(*) FROM xmp_regions").fetchone() == (0,)
+
+
+def test_a_version_3_database_gets_the_vector_log_with_an_anchor_per_encoder(
+    tmp_path: Path,
+) -> None:
+    """Step 4: the log of vector changes (find's index file reads it), one anchor row per
+    encoder for the vectors already there, and triggers that log every later change."""
+    db = tmp_path / "faces.db"
+    with FaceCache(db) as cache, cache.transaction() as con:
+        con.execute("INSERT INTO encoders VALUES (1, 'e', '{}', 1, 0)")
+        con.execute("INSERT INTO photos VALUES (1, '/p/a.jpg', 1, 1, 'd', 10, 10, 'ok', NULL, 0)")
+        for face in (1, 2):
+            con.execute("INSERT INTO faces VALUES (?, 1, ?, 0, 0, 1, 1, 1, zeroblob(40))",
+                        (face, face))
+            con.execute("INSERT INTO embeddings VALUES (?, 1, zeroblob(4))", (face,))
+    with sqlite3.connect(db, isolation_level=None) as con:  # as version 3 left it
+        for trigger in ("vector_inserted", "vector_updated", "vector_deleted"):
+            con.execute(f"DROP TRIGGER {trigger}")
+        con.execute("DROP TABLE vector_changes")
+        con.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+    with FaceCache(db) as cache:
+        log = "SELECT face_id, encoder_id FROM vector_changes ORDER BY seq"
+        assert cache.db.execute(log).fetchall() == [(2, 1)]
+        with cache.transaction() as con:
+            con.execute("INSERT OR REPLACE INTO embeddings VALUES (1, 1, zeroblob(4))")
+            con.execute("DELETE FROM faces WHERE id = 2")  # its vector goes with it
+        assert cache.db.execute(log).fetchall() == [(2, 1), (1, 1), (2, 1)]
 
 
 @pytest.mark.model

@@ -11,7 +11,9 @@ from .conftest import ROOT
 SRC = ROOT / "src" / "facecluster"
 MAX_LINES = 400
 # The storage layer: the only modules that may hold SQL.
-STORAGE = {"cache", "cache_writes", "dbfile", "generations", "person_store", "schema"}
+STORAGE = {
+    "cache", "cache_writes", "dbfile", "generations", "person_store", "schema", "vector_log"
+}
 
 
 def modules() -> dict[str, Path]:

@@ -15,6 +15,7 @@ thin layer over these calls (docs/api.md).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import time
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from .group import GroupResult
     from .labelled import LabelledFaces
     from .people import People
+    from .search import FaceSearch
 
 PathLike = str | os.PathLike[str]
 
@@ -170,6 +172,7 @@ class FaceIndex:
         self.device = device
         self.cache: FaceCache = FaceCache(self.path, create=create, write=write, check=check)
         self._models: tuple[Detector, Encoder] | None = None
+        self._search: FaceSearch | None = None
 
     def close(self) -> None:
         self.cache.close()
@@ -251,6 +254,7 @@ class FaceIndex:
         Takes the writer lock (CacheLocked if held)."""
         from .indexer import Indexer
         from .scan_stop import SavedProgress, disk_full_or
+        from .search import refresh_index
 
         roots = check_paths(paths)
         self.cache.lock()  # before anything slow: a second scan is refused at once
@@ -269,6 +273,9 @@ class FaceIndex:
                 progress=saved,
             )
             stats = indexer.scan(roots)
+            # find's index file only speeds find up: nothing fails for it (find rebuilds it)
+            with contextlib.suppress(FaceclusterError, OSError, RuntimeError):
+                refresh_index(self.cache, self.encoder_id, self.identity)
             carried = self.people.carry_over() if stats.faces else None
             if carried is not None:
                 stats.persons_carried_from, stats.persons_carried = carried
@@ -340,25 +347,20 @@ class FaceIndex:
     def find(
         self, photo: PathLike, k: int = 10, threshold: float | None = None
     ) -> list[Match]:
-        """The ``k`` photos of the index nearest to the largest face of ``photo``, within
-        ``threshold`` (default: the encoder's), nearest first."""
-        from .search import nearest_photos
+        """The ``k`` photos nearest to the largest face of ``photo`` within ``threshold``
+        (default: the encoder's), nearest first; large libraries via findindex.py."""
+        from .search import FaceSearch
+        from .vector_log import owners
 
         enc = self.encoder_id
-        faces, vectors = self.cache.face_vectors(enc)
-        detector, encoder = self.models()
-        _, query = embed_photo(photo, detector, encoder)
+        _, query = embed_photo(photo, *self.models())
+        if self._search is None or self._search.encoder_id != enc:
+            self._search = FaceSearch(self.cache, enc, self.identity)
         t = self.threshold if threshold is None else threshold
-        hits = nearest_photos(query[0], vectors, [f.path for f in faces], k=k, threshold=t)
-        people = self.people
-        owner = people.assignments()
-        names = {p.id: p.name for p in people.persons(include_empty=True)}
-        out = []
-        for h in hits:
-            fid = int(faces[h.index].id)
-            pid = owner.get(fid)
-            out.append(Match(h.photo, h.distance, fid, pid, names.get(pid) if pid else None))
-        return out
+        hits = self._search.nearest(query[0], k, t)
+        who = owners(self.cache, enc, [h.face_id for h in hits])
+        return [Match(h.photo, h.distance, h.face_id, *who.get(h.face_id, (None, None)))
+                for h in hits]
 
 
 def available_encoders(weights: PathLike | None = None) -> list[EncoderStatus]:

@@ -319,9 +319,9 @@ class FaceCache:
             face = Face(box=box, landmarks=lm, prob=r[7])
             faces.append(StoredFace(r[0], r[1], from_db(r[2]), face))
             blobs.append(r[9])
-        return faces, self._matrix(b"".join(blobs), len(faces), encoder_id)
+        return faces, self.matrix(b"".join(blobs), len(faces), encoder_id)
 
-    def _matrix(self, blob: bytes, n: int, encoder_id: int) -> np.ndarray:
+    def matrix(self, blob: bytes, n: int, encoder_id: int) -> np.ndarray:
         """``n`` vectors of one encoder as an (n, dim) array; CacheDamaged when the stored
         bytes do not fit the encoder's recorded dimension."""
         row = self.db.execute("SELECT dim FROM encoders WHERE id = ?", (encoder_id,)).fetchone()
@@ -352,7 +352,7 @@ class FaceCache:
             (encoder_id,),
         ).fetchall()
         ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-        return ids, self._matrix(b"".join(r[1] for r in rows), len(rows), encoder_id)
+        return ids, self.matrix(b"".join(r[1] for r in rows), len(rows), encoder_id)
 
     # -- writes ---------------------------------------------------------------------------
     def apply(self, ops: Sequence[Op], encoder_id: int) -> None:

@@ -4,9 +4,10 @@
   read-only for commands that only read, and refused with the reason for those that write.
 * ``PRAGMA quick_check`` looks for damaged pages on open. Its cost grows with the file (the
   whole file is read once: 0.2-0.9 s warm, 3-25 s from a cold disk for 200,000 faces), so
-  commands that read every face anyway (scan, group, find) always run it, and the others
-  (the ``people`` commands) only below ``CHECK_ALWAYS_BYTES``; above it they rely on
-  SQLite's own checks of each page they read.
+  commands that read every face anyway (scan, group) always run it, and the others (the
+  ``people`` commands; ``find``, which reads only a few faces through its index file in a
+  large library) only below ``CHECK_ALWAYS_BYTES``; above it they rely on SQLite's own
+  checks of each page they read.
 * ``explain`` turns any ``sqlite3.Error`` into a one-line CacheError: damaged, disk full,
   read-only, busy, cannot open.
 """

@@ -87,9 +87,11 @@ class SheetStats:
 
 
 def database_files(db: Path) -> tuple[Path, ...]:
-    """The database and its side files: what no output may overwrite or hold."""
+    """The database and its side files (SQLite's, the lock, find's index file): what no
+    output may overwrite or hold."""
     db = Path(os.path.abspath(os.path.expanduser(db)))
-    return (db, *(db.with_name(db.name + s) for s in ("-wal", "-shm", "-journal", ".lock")))
+    sides = ("-wal", "-shm", "-journal", ".lock", ".find.faiss")
+    return (db, *(db.with_name(db.name + s) for s in sides))
 
 
 def check_output_paths(

@@ -114,6 +114,34 @@ CREATE TABLE IF NOT EXISTS xmp_regions (
 CREATE INDEX IF NOT EXISTS xmp_regions_photo ON xmp_regions(photo_id);
 CREATE INDEX IF NOT EXISTS xmp_regions_face ON xmp_regions(face_id);
 """,
+    # 4: a log of every change to the vectors (insert, re-embed, delete), kept by triggers,
+    # so that find's index file (findindex.py) knows what changed since it was written. Each
+    # row has a random tag: an index names the last row it covers by (seq, tag), which a
+    # database restored from a backup, or another one, does not have. A database of an
+    # earlier version gets one row per encoder, the anchor for its first index.
+    4: """
+CREATE TABLE IF NOT EXISTS vector_changes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    face_id INTEGER NOT NULL,
+    encoder_id INTEGER NOT NULL,
+    tag INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS vector_changes_encoder ON vector_changes(encoder_id, seq);
+CREATE TRIGGER IF NOT EXISTS vector_inserted AFTER INSERT ON embeddings BEGIN
+    INSERT INTO vector_changes (face_id, encoder_id, tag)
+    VALUES (NEW.face_id, NEW.encoder_id, random());
+END;
+CREATE TRIGGER IF NOT EXISTS vector_updated AFTER UPDATE ON embeddings BEGIN
+    INSERT INTO vector_changes (face_id, encoder_id, tag)
+    VALUES (NEW.face_id, NEW.encoder_id, random());
+END;
+CREATE TRIGGER IF NOT EXISTS vector_deleted AFTER DELETE ON embeddings BEGIN
+    INSERT INTO vector_changes (face_id, encoder_id, tag)
+    VALUES (OLD.face_id, OLD.encoder_id, random());
+END;
+INSERT INTO vector_changes (face_id, encoder_id, tag)
+    SELECT MAX(face_id), encoder_id, random() FROM embeddings GROUP BY encoder_id;
+""",
 }
 VERSION = max(STEPS)
 
@@ -129,6 +157,19 @@ def version_of(db: sqlite3.Connection) -> int:
     return int(row[0]) if row else 1  # the first release wrote its tables before the key
 
 
+def statements(script: str) -> list[str]:
+    """The SQL statements of ``script`` (a trigger's body holds ';' of its own)."""
+    out: list[str] = []
+    pending = ""
+    for part in script.split(";"):
+        pending += part + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \n;"):
+                out.append(pending.strip())
+            pending = ""
+    return out
+
+
 def upgrade(db: sqlite3.Connection, start: int) -> list[int]:
     """Run the steps after version ``start``, each in its own transaction; returns the
     versions applied. ``db`` must not be in a transaction."""
@@ -136,9 +177,8 @@ def upgrade(db: sqlite3.Connection, start: int) -> list[int]:
     for version in sorted(v for v in STEPS if v > start):
         db.execute("BEGIN IMMEDIATE")
         try:
-            for statement in STEPS[version].split(";"):
-                if statement.strip():
-                    db.execute(statement)
+            for statement in statements(STEPS[version]):
+                db.execute(statement)
             db.execute(
                 "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(version),)
             )

@@ -86,7 +86,7 @@ def find(
 
     with FaceIndex(
         opts.db, model=opts.model, weights=opts.weights, device=opts.device, create=False,
-        write=False, check=True,
+        write=False,
     ) as index:
         t = index.threshold if opts.threshold is None else opts.threshold
         hits = index.find(query, k=k, threshold=t)
