@@ -10,12 +10,16 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
+from .errors import FaceclusterError
 from .records import Face, Timings
 from .registry import Ref, Registry, load_ref
+
+if TYPE_CHECKING:
+    from .cache import FaceCache
 
 # MTCNN's last stage outputs a face probability; below this we call it a false positive
 # (textures, animal faces, drawn heads). Measured on ../shared/data/edge: see docs/design.md.
@@ -55,8 +59,8 @@ class FaceDetector(Protocol):
 
     ``min_sizes[i]``: the smallest face side (pixels of image i) to return; ``timings``: a
     dict the detector may add the seconds of its stages to (``scan --profile``). ``name``
-    says which detector found the faces. The face database stores boxes and landmarks, not
-    the detector's name: a database is meant to be scanned with one detector.
+    says which detector found the faces. A database is scanned with one detector: its name
+    is recorded in the database (``DETECTOR_NOTE``, see :func:`database_detector`).
     """
 
     name: str
@@ -82,12 +86,53 @@ DETECTORS: Registry[DetectorSpec] = Registry("detector")
 DETECTORS.register(
     DetectorSpec("mtcnn", "MTCNN (facenet-pytorch's networks)", "facecluster.detect:Detector")
 )
+DETECTORS.register(
+    DetectorSpec("yunet", "YuNet (OpenCV Zoo, int8)", "facecluster.yunet:YunetDetector")
+)
+# What 'auto' picks for a new database (docs/performance.md: same faces found, 15x faster).
+AUTO_DETECTOR = "yunet"
+# Databases made before the detector was recorded were all scanned with MTCNN.
+LEGACY_DETECTOR = "mtcnn"
+DETECTOR_NOTE = "detector"  # meta key: the detector that found the database's faces
+
+
+class DetectorMismatch(FaceclusterError):
+    """An explicit --detector other than the one that found the database's faces."""
 
 
 def load_detector(name: str = "mtcnn", device: str = "cpu") -> FaceDetector:
-    """The detector registered as ``name``, on ``device``."""
+    """The detector registered as ``name`` ('auto': ``AUTO_DETECTOR``), on ``device``."""
+    name = AUTO_DETECTOR if name == "auto" else name
     detector: FaceDetector = load_ref(DETECTORS.get(name).load)(device=device)
     return detector
+
+
+def choose_detector(asked: str, recorded: str | None, has_faces: bool) -> str:
+    """The detector for a database: ``asked`` ('auto' or a name), the one ``recorded``
+    in it, and whether it holds faces. 'auto' keeps the database's detector (MTCNN for a
+    database with faces but no record: it predates the record). A different explicit
+    detector is refused while the database holds faces: two detectors' boxes would mix,
+    and faces (and their names) are matched across re-reads by box overlap."""
+    if asked != "auto":
+        DETECTORS.get(asked)  # UnknownName, with the choices
+    kept = recorded or (LEGACY_DETECTOR if has_faces else None)
+    if asked == "auto":
+        return kept or AUTO_DETECTOR
+    if has_faces and kept is not None and kept != asked:
+        raise DetectorMismatch(
+            f"this database's faces were found by {kept}: --detector {asked} would mix two "
+            f"detectors (use --detector {kept} or auto, or another --db)"
+        )
+    return asked
+
+
+def database_detector(cache: FaceCache, asked: str = "auto", record: bool = False) -> str:
+    """:func:`choose_detector` for the database ``cache``; with ``record`` (a scan), the
+    choice is written into it."""
+    name = choose_detector(asked, cache.note(DETECTOR_NOTE), cache.has_faces())
+    if record and cache.note(DETECTOR_NOTE) != name:
+        cache.set_note(DETECTOR_NOTE, name)
+    return name
 
 
 class Detector:
