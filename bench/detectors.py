@@ -30,14 +30,14 @@ sys.path.insert(0, str(HERE.parent / "src"))
 
 from scan import iou  # noqa: E402
 
-from facecluster.detect import DETECTORS, load_detector  # noqa: E402
+from facecluster.detect import DETECTORS, detect_side, load_detector  # noqa: E402
 from facecluster.records import FileEntry  # noqa: E402
 from facecluster.stages import detect_photos, load_photo  # noqa: E402
 
 
 def faces_of(detector, path: Path, timings: dict) -> list[np.ndarray] | None:
     st = path.stat()
-    photo = load_photo(FileEntry(path, st.st_size, st.st_mtime_ns))
+    photo = load_photo(FileEntry(path, st.st_size, st.st_mtime_ns), detect_side(detector.name))
     if not hasattr(photo, "image"):
         return None  # broken or unsupported: a scan reports it, no detector sees it
     start = time.perf_counter()

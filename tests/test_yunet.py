@@ -23,8 +23,8 @@ from facecluster.detect import (
     load_detector,
 )
 from facecluster.imageio import open_rgb
-from facecluster.registry import UnknownName
 from facecluster.records import FileEntry
+from facecluster.registry import UnknownName
 from facecluster.stages import detect_photos, embed_file, load_photo
 from facecluster.yunet import to_mtcnn_box
 

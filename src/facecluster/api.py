@@ -239,7 +239,7 @@ class FaceIndex:
         or changed photos are read (and photos that failed before only with
         ``retry_failed``). ``progress`` is called once per photo (records.ScanProgress).
         Takes the writer lock (CacheLocked if held)."""
-        from .detect import database_detector
+        from .detect import database_detector, detect_side
         from .indexer import Indexer
         from .scan_stop import SavedProgress, disk_full_or
 
@@ -247,7 +247,7 @@ class FaceIndex:
         self.cache.lock()  # before anything slow: a second scan is refused at once
         saved = SavedProgress(progress)
         try:
-            database_detector(self.cache, self.asked_detector, record=True)
+            detector = database_detector(self.cache, self.asked_detector, record=True)
             indexer = Indexer(
                 self.cache,
                 self.identity,
@@ -259,6 +259,7 @@ class FaceIndex:
                 rescan=rescan,
                 retry_failed=retry_failed,
                 progress=saved,
+                detect_side=detect_side(detector),
             )
             stats = indexer.scan(roots)
             carried = self.people.carry_over() if stats.faces else None

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
+from . import config
 from .errors import FaceclusterError
 from .records import Face, Timings
 from .registry import Ref, Registry, load_ref
@@ -21,6 +22,10 @@ from .registry import Ref, Registry, load_ref
 if TYPE_CHECKING:
     from .cache import FaceCache
 
+# YuNet misses faces under about 30 px of its input: the camera-size set's 50 px faces
+# (12 MP) need a 2240 px copy (at 1920 one scores 0.4, under MIN_SCORE; at 1280 two are
+# missed: docs/performance.md). MTCNN sees 12 px faces in the 1280 px copy.
+YUNET_SIDE = 2240
 # MTCNN's last stage outputs a face probability; below this we call it a false positive
 # (textures, animal faces, drawn heads). Measured on ../shared/data/edge: see docs/design.md.
 MIN_PROB = 0.92
@@ -75,11 +80,13 @@ class FaceDetector(Protocol):
 
 @dataclass(frozen=True)
 class DetectorSpec:
-    """A detector: ``load(device=...) -> FaceDetector`` (a lazy ``"module:attribute"``)."""
+    """A detector: ``load(device=...) -> FaceDetector`` (a lazy ``"module:attribute"``);
+    ``detect_side``: the long side of the copy it is given (made in the decode threads)."""
 
     name: str
     description: str
     load: Ref
+    detect_side: int = config.DETECT_MAX_SIDE
 
 
 DETECTORS: Registry[DetectorSpec] = Registry("detector")
@@ -87,7 +94,9 @@ DETECTORS.register(
     DetectorSpec("mtcnn", "MTCNN (facenet-pytorch's networks)", "facecluster.detect:Detector")
 )
 DETECTORS.register(
-    DetectorSpec("yunet", "YuNet (OpenCV Zoo, int8)", "facecluster.yunet:YunetDetector")
+    DetectorSpec(
+        "yunet", "YuNet (OpenCV Zoo, int8)", "facecluster.yunet:YunetDetector", YUNET_SIDE
+    )
 )
 # What 'auto' picks for a new database (docs/performance.md: same faces found, 15x faster).
 AUTO_DETECTOR = "yunet"
@@ -98,6 +107,11 @@ DETECTOR_NOTE = "detector"  # meta key: the detector that found the database's f
 
 class DetectorMismatch(FaceclusterError):
     """An explicit --detector other than the one that found the database's faces."""
+
+
+def detect_side(name: str) -> int:
+    """The long side of the detection copy detector ``name`` wants."""
+    return DETECTORS.get(name).detect_side if name in DETECTORS else config.DETECT_MAX_SIDE
 
 
 def load_detector(name: str = "mtcnn", device: str = "cpu") -> FaceDetector:

