@@ -132,11 +132,12 @@ def facecluster_scan(
     model: str,
     weights: Path | None,
     device: str,
-    src: Path | None = None,
+    src: Path = HERE.parent / "src",
     extra: tuple[str, ...] = (),
 ) -> tuple[float, dict, list[np.ndarray]]:
-    """``facecluster scan`` in a fresh process (with ``src`` first on PYTHONPATH: another
-    commit's pipeline). Returns seconds, its JSON, boxes per photo."""
+    """``facecluster scan`` in a fresh process, with ``src`` first on PYTHONPATH (this
+    tree's by default, another commit's for the speedup lines). Returns seconds, its JSON,
+    boxes per photo."""
     listing = db.with_suffix(".files")
     cmd = [sys.executable, "-m", "facecluster", "scan", *map(str, files)]
     cmd += ["--db", str(db), "--model", model, "--device", device, "--json", *extra]
@@ -144,8 +145,7 @@ def facecluster_scan(
         cmd += ["--weights", str(weights)]
     listing.write_text("\n".join(cmd))
     env = dict(os.environ)
-    if src is not None:
-        env["PYTHONPATH"] = os.pathsep.join([str(src), *filter(None, [env.get("PYTHONPATH")])])
+    env["PYTHONPATH"] = os.pathsep.join([str(src), *filter(None, [env.get("PYTHONPATH")])])
     start = time.perf_counter()
     out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env)
     seconds = time.perf_counter() - start
