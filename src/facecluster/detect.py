@@ -12,15 +12,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-import numpy as np
-
 from . import config
 from .errors import FaceclusterError
-from .records import Face, Timings
 from .registry import Ref, Registry, load_ref
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # numpy and records only where used: the CLI imports the registry
+    import numpy as np
+
     from .cache import FaceCache
+    from .records import Face, Timings
 
 # YuNet misses faces under about 30 px of its input: the camera-size set's 50 px faces
 # (12 MP) need a 2240 px copy (at 1920 one scores 0.4, under MIN_SCORE; at 1280 two are
@@ -174,6 +174,7 @@ class Detector:
         ``min_sizes[i]`` is the smallest face side to keep in image i, in its pixels
         (MTCNN itself cannot see faces under 12 px). ``timings`` accumulates the seconds
         of each MTCNN stage."""
+        import numpy as np
         sizes = list(min_sizes) if min_sizes is not None else [20.0] * len(images)
         out: list[list[Face]] = [[] for _ in images]
         groups: dict[tuple[int, ...], list[int]] = defaultdict(list)
@@ -190,6 +191,10 @@ class Detector:
     def _faces(
         self, boxes: np.ndarray, probs: np.ndarray, points: np.ndarray, min_size: float
     ) -> list[Face]:
+        import numpy as np
+
+        from .records import Face
+
         boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
         probs = np.asarray(probs, dtype=np.float32).reshape(-1)
         points = np.asarray(points, dtype=np.float32).reshape(-1, 5, 2)
@@ -203,4 +208,6 @@ class Detector:
 
 def scale_face(face: Face, factor: float) -> Face:
     """The same face in an image ``factor`` times the size."""
+    from .records import Face
+
     return Face(box=face.box * factor, landmarks=face.landmarks * factor, prob=face.prob)
