@@ -107,6 +107,26 @@ def test_landmarks_feed_the_aligners_the_same_face(yunet, detector, model):
         assert distance < 0.25 * spec.default_threshold
 
 
+@pytest.mark.model
+def test_a_camera_size_photo_is_detected_on_yunets_copy_in_photo_pixels(yunet, tmp_path):
+    """A 4000 x 3000 JPEG with a portrait pasted at a known place: the decode makes YuNet's
+    2240 px copy (detect.YUNET_SIDE), and the face comes back in the photo's pixels."""
+    from PIL import Image
+
+    from facecluster.detect import YUNET_SIDE
+    from facecluster.encoders import encoder_spec, load_encoder
+
+    portrait = Image.open(sample_people()["Tony_Blair"][0]).convert("RGB")
+    canvas = Image.new("RGB", (4000, 3000), (90, 110, 90))
+    canvas.paste(portrait.resize((500, 500)), (2500, 1200))
+    canvas.save(tmp_path / "big.jpg", quality=90)
+    photo, faces, vectors = embed_file(tmp_path / "big.jpg", yunet, load_encoder("sface"))
+    assert max(photo.small.shape[:2]) == YUNET_SIDE and (photo.width, photo.height) == (4000, 3000)
+    assert len(faces) == 1 and vectors.shape == (1, encoder_spec("sface").dim)
+    (x1, y1, x2, y2) = faces[0].box
+    assert 2500 < x1 < x2 < 3000 and 1200 < y1 < y2 < 1700 and x2 - x1 > 100
+
+
 # --- the database's detector -------------------------------------------------------------
 def test_choose_detector_keeps_the_databases_and_refuses_another():
     assert choose_detector("auto", None, False) == AUTO_DETECTOR  # a new database
