@@ -251,7 +251,10 @@ def run_set(
             args.device,
             src=base_tree(args.base) / "src",
         )
-    nv_s, nv_boxes = naive(files, args.weights, args.device)
+    if args.no_naive:  # only the speedup against --base
+        nv_s, nv_boxes = float("nan"), [np.zeros((0, 5), np.float32) for _ in files]
+    else:
+        nv_s, nv_boxes = naive(files, args.weights, args.device)
     nv_conf = [b[b[:, 4] >= MIN_PROB] for b in nv_boxes]
     fc_n = sum(len(b) for b in fc_boxes)
     nv_n = sum(len(b) for b in nv_boxes)
@@ -340,6 +343,7 @@ def main() -> None:
     ap.add_argument("--camera-dir", type=Path, default=HERE / "data" / "camera")
     ap.add_argument("--device", default="cpu", help="cpu, cuda or mps (both sides)")
     ap.add_argument("--peers", action="store_true", help="also dlib-resnet vs face_recognition")
+    ap.add_argument("--no-naive", action="store_true", help="skip the naive loop (no ratio)")
     ap.add_argument("--base", default=BASE, help="commit for the speedup lines ('': skip)")
     args = ap.parse_args()
     print(machine())
