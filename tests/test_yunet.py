@@ -165,7 +165,9 @@ def test_a_database_keeps_its_detector_and_refuses_a_mix(tmp_path, fault):
     db = tmp_path / "f.db"
     first = scan(str(root), "--db", str(db), "--detector", "yunet", "--json")
     assert first.exit_code == 0, first.output
-    assert note(db) == "yunet" and json.loads(first.stdout)["faces_new"] == 2
+    stats = json.loads(first.stdout)
+    assert note(db) == "yunet" and stats["faces_new"] == 2
+    assert stats["timings"]["detect (threads)"] > 0  # found in the decode threads
     before = db.read_bytes()
     other = scan(str(root), "--db", str(db), "--detector", "mtcnn", "--rescan")
     assert other.exit_code == 2
