@@ -167,7 +167,7 @@ def test_a_database_keeps_its_detector_and_refuses_a_mix(tmp_path, fault):
     assert first.exit_code == 0, first.output
     stats = json.loads(first.stdout)
     assert note(db) == "yunet" and stats["faces_new"] == 2
-    assert stats["timings"]["detect (threads)"] > 0  # found in the decode threads
+    assert stats["timings"]["detect.yunet"] > 0
     before = db.read_bytes()
     other = scan(str(root), "--db", str(db), "--detector", "mtcnn", "--rescan")
     assert other.exit_code == 2

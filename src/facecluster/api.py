@@ -242,7 +242,6 @@ class FaceIndex:
         from .detect import database_detector, detect_side
         from .indexer import Indexer
         from .scan_stop import SavedProgress, disk_full_or
-        from .stages import ThreadDetector
 
         roots = check_paths(paths)
         self.cache.lock()  # before anything slow: a second scan is refused at once
@@ -261,7 +260,6 @@ class FaceIndex:
                 retry_failed=retry_failed,
                 progress=saved,
                 detect_side=detect_side(detector),
-                pre_detect=ThreadDetector.wanted(detector, min_face),
             )
             stats = indexer.scan(roots)
             carried = self.people.carry_over() if stats.faces else None

@@ -81,15 +81,12 @@ class FaceDetector(Protocol):
 @dataclass(frozen=True)
 class DetectorSpec:
     """A detector: ``load(device=...) -> FaceDetector`` (a lazy ``"module:attribute"``);
-    ``detect_side``: the long side of the copy it is given (made in the decode threads);
-    ``threads``: it runs in the decode threads, one instance each (it holds no GIL and
-    gains nothing from batches), so that detection overlaps the encoder."""
+    ``detect_side``: the long side of the copy it is given (made in the decode threads)."""
 
     name: str
     description: str
     load: Ref
     detect_side: int = config.DETECT_MAX_SIDE
-    threads: bool = False
 
 
 DETECTORS: Registry[DetectorSpec] = Registry("detector")
@@ -98,7 +95,7 @@ DETECTORS.register(
 )
 DETECTORS.register(
     DetectorSpec(
-        "yunet", "YuNet (OpenCV Zoo, int8)", "facecluster.yunet:YunetDetector", YUNET_SIDE, True
+        "yunet", "YuNet (OpenCV Zoo, int8)", "facecluster.yunet:YunetDetector", YUNET_SIDE
     )
 )
 # What 'auto' picks for a new database (docs/performance.md: same faces found, 15x faster).

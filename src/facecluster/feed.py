@@ -24,25 +24,17 @@ def _done(value: Loaded) -> Future[Loaded]:
     return fut
 
 
-def _decode(
-    raw: ReadPhoto, side: int, after: Callable[[DecodedPhoto], DecodedPhoto] | None
-) -> DecodedPhoto | Failure:
-    res = decode_photo(raw, side)
-    return after(res) if after is not None and isinstance(res, DecodedPhoto) else res
-
-
 def feed(
     jobs: Sequence[Job],
     workers: int,
     window: int,
     decode: Callable[[ReadPhoto, int | None], bool],
     side: int = config.DETECT_MAX_SIDE,
-    after: Callable[[DecodedPhoto], DecodedPhoto] | None = None,
 ) -> Generator[tuple[FileEntry, int | None, Loaded], None, None]:
     """(entry, photo id, result) for each job, in order. ``decode(photo, photo_id)`` is
     asked in the main thread, in job order, once a file is read: False leaves it undecoded.
     At most ``window`` files are in flight (memory stays flat). ``side``: the detection
-    copy's long side; ``after``: run on each decoded photo in its thread (detection)."""
+    copy's long side."""
     todo = iter(jobs)
     reading: deque[tuple[FileEntry, int | None, Future[ReadPhoto | Failure]]] = deque()
     ready: deque[Item] = deque()
@@ -64,7 +56,7 @@ def feed(
             if isinstance(raw, Failure) or not decode(raw, photo_id):
                 ready.append((entry, photo_id, _done(raw)))
             else:
-                ready.append((entry, photo_id, pool.submit(_decode, raw, side, after)))
+                ready.append((entry, photo_id, pool.submit(decode_photo, raw, side)))
         fill()
 
     try:

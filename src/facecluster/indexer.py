@@ -68,7 +68,6 @@ class Indexer:
         progress: ProgressFn | None = None,
         read_xmp: bool = True,
         detect_side: int = config.DETECT_MAX_SIDE,
-        pre_detect: Callable[[DecodedPhoto], DecodedPhoto] | None = None,
     ) -> None:
         self.cache = cache
         self.identity = identity
@@ -76,7 +75,7 @@ class Indexer:
         self._models: tuple[FaceDetector, Encoder] | None = None
         self.batch_size = max(1, batch_size)
         self.workers = workers or config.default_workers()
-        self.min_face, self.detect_side, self.pre_detect = min_face, detect_side, pre_detect
+        self.min_face, self.detect_side = min_face, detect_side
         self.follow_symlinks = follow_symlinks
         self.rescan = rescan
         self.retry_failed = retry_failed
@@ -138,8 +137,7 @@ class Indexer:
         self._known = known_digests(self._index, self._missing)
         window = self.workers * 2 + self.batch_size  # bounded: memory stays flat
         batch: list[tuple[FileEntry, int | None, Loaded]] = []
-        decode = self._needs_decode
-        loaded = feed(jobs, self.workers, window, decode, self.detect_side, self.pre_detect)
+        loaded = feed(jobs, self.workers, window, self._needs_decode, self.detect_side)
         try:
             while True:
                 waited = time.perf_counter()
@@ -149,7 +147,6 @@ class Indexer:
                     break
                 if isinstance(item[2], DecodedPhoto):
                     self._add("decode (threads)", item[2].decode_seconds)
-                    self._add("detect (threads)", item[2].detect_seconds)
                 batch.append(item)
                 if len(batch) >= self.batch_size:
                     self._process(batch)

@@ -66,8 +66,6 @@ class DecodedPhoto:
     read_seconds: float = 0.0  # reading and hashing the file (in a worker thread)
     decode_seconds: float = 0.0  # decoding and shrinking (in a worker thread)
     xmp_regions: bool = False  # its bytes name a face-region XMP schema (xmp_import.py)
-    found: list[Face] | None = None  # faces found in the decode thread, in ``small``'s pixels
-    detect_seconds: float = 0.0  # that detection (stages.ThreadDetector)
 
 
 @dataclass(frozen=True, eq=False)

@@ -4,9 +4,7 @@ worker threads), detect, cut the aligned face chips; and all of them for one fil
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
-import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from . import config, imageio
-from .detect import DETECTORS, FaceDetector, detect_side, load_detector, scale_face
+from .detect import FaceDetector, detect_side, scale_face
 from .encoders import Encoder
 from .errors import ImageError
 from .records import DecodedPhoto, Face, Failure, FileEntry, ReadPhoto, Timings
@@ -69,48 +67,14 @@ def detect_photos(
     min_face: float,
     timings: Timings | None = None,
 ) -> list[list[Face]]:
-    """Faces of each photo, in the coordinates of its upright original (those found in
-    the decode thread are taken as they are)."""
-    found = [p.found for p in photos]
-    todo = [i for i, faces in enumerate(found) if faces is None]
-    if todo:
-        more = detector.detect(
-            [photos[i].small for i in todo],
-            [min_face * photos[i].scale * photos[i].small_scale for i in todo],
-            timings,
-        )
-        for i, faces in zip(todo, more, strict=True):
-            found[i] = faces
+    """Faces of each photo, in the coordinates of its upright original."""
+    found = detector.detect(
+        [p.small for p in photos], [min_face * p.scale * p.small_scale for p in photos], timings
+    )
     return [
-        [scale_face(f, 1.0 / (p.scale * p.small_scale)) for f in faces or ()]
+        [scale_face(f, 1.0 / (p.scale * p.small_scale)) for f in faces]
         for p, faces in zip(photos, found, strict=True)
     ]
-
-
-class ThreadDetector:
-    """Runs detector ``name`` in the decode threads, after each decode (for detectors whose
-    ``DetectorSpec.threads`` says so): one instance per thread; the faces ride in the
-    DecodedPhoto to :func:`detect_photos`. A detection that fails there is left to the
-    main thread, which reports it as usual."""
-
-    def __init__(self, name: str, min_face: float) -> None:
-        self.name, self.min_face = name, min_face
-        self._local = threading.local()
-
-    @classmethod
-    def wanted(cls, name: str, min_face: float) -> ThreadDetector | None:
-        return cls(name, min_face) if name in DETECTORS and DETECTORS.get(name).threads else None
-
-    def __call__(self, photo: DecodedPhoto) -> DecodedPhoto:
-        start = time.perf_counter()
-        try:
-            if getattr(self._local, "detector", None) is None:
-                self._local.detector = load_detector(self.name, "cpu")
-            size = self.min_face * photo.scale * photo.small_scale
-            (faces,) = self._local.detector.detect([photo.small], [size])
-        except Exception:  # the main thread detects it again, and reports what fails
-            return photo
-        return dataclasses.replace(photo, found=faces, detect_seconds=time.perf_counter() - start)
 
 
 def face_chips(encoder: Encoder, photo: DecodedPhoto, faces: Sequence[Face]) -> list[np.ndarray]:
