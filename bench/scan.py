@@ -22,7 +22,11 @@ initialised InceptionResnetV1: the compute is identical, the vectors meaningless
 Faces found: on the camera-size set (``bench/make_camera_set.py``) against the true
 boxes (IoU >= 0.3); on the small set, facecluster's faces against the naive loop's
 faces with probability >= 0.92 (facecluster's own cut-off; the naive loop keeps >= 0.7).
-The ``ratio`` lines are facecluster's photos/s over the naive loop's.
+The ``ratio`` lines are facecluster's photos/s over the naive loop's. The ``speedup``
+lines are facecluster's photos/s over the same ``facecluster scan`` command of the pipeline
+at ``--base`` (default 0d06275, the commit before the YuNet / detection-speed work), run
+from a git worktree at that commit (``/tmp/fc-base-<commit>``, made here when missing) in
+this same run; ``--base ''`` skips it.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 SHARED = HERE.parent.parent / "shared" / "data"
 MIN_PROB = 0.92
+BASE = "0d06275"
 
 
 def small_set(n: int) -> list[Path]:
@@ -112,18 +117,37 @@ def naive_worker(listing: Path, weights: Path, device: str, out: Path) -> None:
     np.savez(out, **found)
 
 
+def base_tree(commit: str) -> Path:
+    """A git worktree of this repository at ``commit`` (made once, detached)."""
+    tree = Path(tempfile.gettempdir()) / f"fc-base-{commit}"
+    if not (tree / "src" / "facecluster").is_dir():
+        git = ["git", "-C", str(HERE.parent), "worktree"]
+        subprocess.run([*git, "add", "-f", "--detach", str(tree), commit], check=True)
+    return tree
+
+
 def facecluster_scan(
-    files: list[Path], db: Path, model: str, weights: Path | None, device: str
+    files: list[Path],
+    db: Path,
+    model: str,
+    weights: Path | None,
+    device: str,
+    src: Path = HERE.parent / "src",
+    extra: tuple[str, ...] = (),
 ) -> tuple[float, dict, list[np.ndarray]]:
-    """``facecluster scan`` in a fresh process. Returns seconds, its JSON, boxes per photo."""
+    """``facecluster scan`` in a fresh process, with ``src`` first on PYTHONPATH (this
+    tree's by default, another commit's for the speedup lines). Returns seconds, its JSON,
+    boxes per photo."""
     listing = db.with_suffix(".files")
     cmd = [sys.executable, "-m", "facecluster", "scan", *map(str, files)]
-    cmd += ["--db", str(db), "--model", model, "--device", device, "--json"]
+    cmd += ["--db", str(db), "--model", model, "--device", device, "--json", *extra]
     if weights:
         cmd += ["--weights", str(weights)]
     listing.write_text("\n".join(cmd))
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(src), *filter(None, [env.get("PYTHONPATH")])])
     start = time.perf_counter()
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env)
     seconds = time.perf_counter() - start
     con = sqlite3.connect(db)
     boxes: dict[str, list[list[float]]] = {}
@@ -217,16 +241,34 @@ def run_set(
     fc_s, stats, fc_boxes = facecluster_scan(
         files, tmp / f"{label}.db", "facenet-vggface2", args.weights, args.device
     )
-    nv_s, nv_boxes = naive(files, args.weights, args.device)
+    base = None
+    if args.base:
+        base = facecluster_scan(
+            files,
+            tmp / f"{label}-base.db",
+            "facenet-vggface2",
+            args.weights,
+            args.device,
+            src=base_tree(args.base) / "src",
+        )
+    if args.no_naive:  # only the speedup against --base
+        nv_s, nv_boxes = float("nan"), [np.zeros((0, 5), np.float32) for _ in files]
+    else:
+        nv_s, nv_boxes = naive(files, args.weights, args.device)
     nv_conf = [b[b[:, 4] >= MIN_PROB] for b in nv_boxes]
     fc_n = sum(len(b) for b in fc_boxes)
     nv_n = sum(len(b) for b in nv_boxes)
     print(f"naive loop (facenet-pytorch README)  {rate(n, nv_s)}  faces {nv_n}")
     print(f"facecluster scan (same network)      {rate(n, fc_s)}  faces {fc_n}")
+    contenders = [("naive", nv_boxes), ("facecluster", fc_boxes)]
+    if base is not None:
+        base_n = sum(len(b) for b in base[2])
+        print(f"facecluster scan at {args.base:16s} {rate(n, base[0])}  faces {base_n}")
+        contenders.append((args.base, base[2]))
     if truth is not None:
         ref = [np.asarray([t["box"] for t in truth[f.name]], np.float32) for f in files]
         total = sum(len(r) for r in ref)
-        for name, found in (("naive", nv_boxes), ("facecluster", fc_boxes)):
+        for name, found in contenders:
             hit = matched(ref, found, 0.3)
             extra = sum(len(f) for f in found) - matched(found, ref, 0.3)
             print(
@@ -240,12 +282,14 @@ def run_set(
             f"  naive faces with p >= {MIN_PROB}: {conf}; facecluster finds {hit} of them "
             f"({hit / max(conf, 1):.1%}), and {fc_n - matched(fc_boxes, nv_conf, 0.5)} others"
         )
-    timings = stats.get("timings", {})
-    if timings:
-        parts = ", ".join(
-            f"{k} {v / n * 1000:.0f}" for k, v in sorted(timings.items(), key=lambda kv: -kv[1])
-        )
-        print(f"  facecluster ms per photo: {parts}")
+    for name, run in (("facecluster", stats), (args.base, base[1] if base else {})):
+        timings = run.get("timings", {})
+        if timings:
+            parts = ", ".join(
+                f"{k} {v / n * 1000:.0f}"
+                for k, v in sorted(timings.items(), key=lambda kv: -kv[1])
+            )
+            print(f"  {name} ms per photo: {parts}")
     if args.peers and truth is None:
         dl_s, dl_stats, _ = facecluster_scan(
             files, tmp / f"{label}-dlib.db", "dlib-resnet", None, args.device
@@ -266,6 +310,12 @@ def run_set(
         f"{n / nv_s:.2f} photos/s, faces {fc_n} vs {nv_n})",
         flush=True,
     )
+    if base is not None:
+        print(
+            f"speedup {label}: {base[0] / fc_s:.2f}x  (facecluster {n / fc_s:.2f} vs "
+            f"{args.base} {n / base[0]:.2f} photos/s)",
+            flush=True,
+        )
 
 
 def machine() -> str:
@@ -293,11 +343,16 @@ def main() -> None:
     ap.add_argument("--camera-dir", type=Path, default=HERE / "data" / "camera")
     ap.add_argument("--device", default="cpu", help="cpu, cuda or mps (both sides)")
     ap.add_argument("--peers", action="store_true", help="also dlib-resnet vs face_recognition")
+    ap.add_argument("--no-naive", action="store_true", help="skip the naive loop (no ratio)")
+    ap.add_argument("--base", default=BASE, help="commit for the speedup lines ('': skip)")
     args = ap.parse_args()
     print(machine())
     with tempfile.TemporaryDirectory(prefix="fc-bench-") as d:
         tmp = Path(d)
         args.weights = random_weights(tmp / "random-facenet.pt")
+        # Both pipelines' bytecode compiled before timing (PYTHONDONTWRITEBYTECODE may be set).
+        trees = [HERE.parent / "src"] + ([base_tree(args.base) / "src"] if args.base else [])
+        subprocess.run([sys.executable, "-m", "compileall", "-q", *map(str, trees)], check=True)
         if args.small:
             run_set("small", small_set(args.small), None, args, tmp)
         if args.camera:

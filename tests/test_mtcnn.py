@@ -97,11 +97,13 @@ def test_faces_cut_by_the_frame_are_found():
 def test_scan_profile_prints_the_stages(tmp_path):
     root = copy_sample(tmp_path / "photos") / "people" / "Serena_Williams"
     runner = CliRunner()
-    res = runner.invoke(app, ["scan", str(root), "--db", str(tmp_path / "f.db"), "--profile"])
+    mtcnn = ["--detector", "mtcnn"]
+    db = str(tmp_path / "f.db")
+    res = runner.invoke(app, ["scan", str(root), "--db", db, *mtcnn, "--profile"])
     assert res.exit_code == 0, res.output
     for stage in ("detect.pnet", "embed", "decode (threads)", "where the time went"):
         assert stage in res.stdout
-    res = runner.invoke(app, ["scan", str(root), "--db", str(tmp_path / "g.db"), "--json"])
+    res = runner.invoke(app, ["scan", str(root), "--db", str(tmp_path / "g.db"), "--json", *mtcnn])
     timings = json.loads(res.stdout)["timings"]
     assert timings["embed"] > 0 and timings["detect.pnet"] > 0
 

@@ -20,7 +20,6 @@ import os
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +28,7 @@ import numpy as np
 from . import config
 from .errors import DiskFull, EmptyCache, FaceclusterError, NoFaceError
 from .pathcodec import shown
-from .records import Face, ScanProgress, ScanStats
+from .records import Face, Match, ScanProgress, ScanStats, Verification
 
 if TYPE_CHECKING:
     from .cache import FaceCache
@@ -44,29 +43,6 @@ if TYPE_CHECKING:
 PathLike = str | os.PathLike[str]
 
 
-@dataclass(frozen=True)
-class Match:
-    """A photo of the index near a query face (``find``)."""
-
-    photo: str
-    distance: float  # squared L2 between unit vectors
-    face_id: int
-    person_id: int | None
-    person_name: str | None
-
-
-@dataclass(frozen=True)
-class Verification:
-    """Whether two faces are the same person (``verify``)."""
-
-    same: bool
-    distance: float
-    threshold: float
-    model: str
-    face_a: Face
-    face_b: Face
-
-
 def model_spec(model: str | EncoderSpec = "auto", weights: PathLike | None = None) -> EncoderSpec:
     """The encoder ``model`` means here: 'auto' (the best one available offline), a
     built-in name, a trained model (``BASE+NAME`` or a ``.pt`` file), or a spec."""
@@ -76,16 +52,20 @@ def model_spec(model: str | EncoderSpec = "auto", weights: PathLike | None = Non
 
 
 def load_models(
-    model: str | EncoderSpec = "auto", weights: PathLike | None = None, device: str = "auto"
+    model: str | EncoderSpec = "auto",
+    weights: PathLike | None = None,
+    device: str = "auto",
+    detector: str = "auto",
 ) -> tuple[Detector, Encoder]:
-    """The face detector and the encoder, on ``device`` ('auto': CUDA, MPS, then CPU)."""
+    """The face detector ('auto': detect.AUTO_DETECTOR, 'mtcnn', 'yunet') and the
+    encoder, on ``device`` ('auto': CUDA, MPS, then CPU)."""
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch starts: see cli.main
     from .detect import load_detector, resolve_device
     from .encoders import load_encoder
 
     dev = resolve_device(device)
     _check_device(dev)
-    return load_detector("mtcnn", dev), load_encoder(model, _path(weights), dev)
+    return load_detector(detector, dev), load_encoder(model, _path(weights), dev)
 
 
 def check_paths(paths: Sequence[PathLike]) -> list[Path]:
@@ -147,6 +127,8 @@ class FaceIndex:
     """One face database (SQLite) seen through one encoder.
 
     ``model`` is an encoder name ('auto', 'dlib-resnet', a trained model file...);
+    ``detector``: 'auto' (the database's own, else detect.AUTO_DETECTOR) or a name, refused
+    (DetectorMismatch) when the database's faces were found by another;
     ``create=False`` refuses a database that does not exist yet (EmptyCache);
     ``write=False`` opens it read-only when it cannot be written (reading commands);
     ``check``: run SQLite's quick check on open (None: when the file is small)."""
@@ -158,6 +140,7 @@ class FaceIndex:
         model: str | EncoderSpec = "auto",
         weights: PathLike | None = None,
         device: str = "auto",
+        detector: str = "auto",
         create: bool = True,
         write: bool = True,
         check: bool | None = None,
@@ -169,7 +152,7 @@ class FaceIndex:
         self.asked = model if isinstance(model, str) else model.name
         self.spec = model_spec(model, self.weights)
         self.model = self.spec.name
-        self.device = device
+        self.device, self.asked_detector = device, detector
         self.cache: FaceCache = FaceCache(self.path, create=create, write=write, check=check)
         self._models: tuple[Detector, Encoder] | None = None
         self._search: FaceSearch | None = None
@@ -210,10 +193,17 @@ class FaceIndex:
         """The encoder's calibrated same/different threshold (squared L2)."""
         return self.spec.default_threshold
 
+    @property
+    def detector(self) -> str:
+        """The detector this database's faces are (to be) found by."""
+        from .detect import database_detector
+
+        return database_detector(self.cache, self.asked_detector)
+
     def models(self) -> tuple[Detector, Encoder]:
         """Detector and encoder, loaded on first use."""
         if self._models is None:
-            self._models = load_models(self.spec, self.weights, self.device)
+            self._models = load_models(self.spec, self.weights, self.device, self.detector)
         return self._models
 
     @property
@@ -252,6 +242,7 @@ class FaceIndex:
         or changed photos are read (and photos that failed before only with
         ``retry_failed``). ``progress`` is called once per photo (records.ScanProgress).
         Takes the writer lock (CacheLocked if held)."""
+        from .detect import database_detector, detect_side
         from .indexer import Indexer
         from .scan_stop import SavedProgress, disk_full_or
         from .search import refresh_index
@@ -260,6 +251,7 @@ class FaceIndex:
         self.cache.lock()  # before anything slow: a second scan is refused at once
         saved = SavedProgress(progress)
         try:
+            detector = database_detector(self.cache, self.asked_detector, record=True)
             indexer = Indexer(
                 self.cache,
                 self.identity,
@@ -271,6 +263,7 @@ class FaceIndex:
                 rescan=rescan,
                 retry_failed=retry_failed,
                 progress=saved,
+                detect_side=detect_side(detector),
             )
             stats = indexer.scan(roots)
             # find's index file only speeds find up: nothing fails for it (find rebuilds it)

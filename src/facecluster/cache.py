@@ -276,6 +276,10 @@ class FaceCache:
             lm = _landmarks(r[8], self.path)
             yield StoredFace(r[0], r[1], from_db(r[2]), Face(box=box, landmarks=lm, prob=r[7]))
 
+    def has_faces(self) -> bool:
+        """Whether any photo has a face (whatever the encoder)."""
+        return self.db.execute("SELECT 1 FROM faces LIMIT 1").fetchone() is not None
+
     def count_faces(self, encoder_id: int, roots: Sequence[str] = ()) -> int:
         sql = (
             "SELECT COUNT(*) FROM embeddings m JOIN faces f ON f.id = m.face_id "

@@ -10,13 +10,22 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-import numpy as np
-
-from .records import Face, Timings
+from . import config
+from .errors import FaceclusterError
 from .registry import Ref, Registry, load_ref
 
+if TYPE_CHECKING:  # numpy and records only where used: the CLI imports the registry
+    import numpy as np
+
+    from .cache import FaceCache
+    from .records import Face, Timings
+
+# YuNet misses faces under about 30 px of its input: the camera-size set's 50 px faces
+# (12 MP) need a 2240 px copy (at 1920 one scores 0.4, under MIN_SCORE; at 1280 two are
+# missed: docs/performance.md). MTCNN sees 12 px faces in the 1280 px copy.
+YUNET_SIDE = 2240
 # MTCNN's last stage outputs a face probability; below this we call it a false positive
 # (textures, animal faces, drawn heads). Measured on ../shared/data/edge: see docs/design.md.
 MIN_PROB = 0.92
@@ -55,8 +64,8 @@ class FaceDetector(Protocol):
 
     ``min_sizes[i]``: the smallest face side (pixels of image i) to return; ``timings``: a
     dict the detector may add the seconds of its stages to (``scan --profile``). ``name``
-    says which detector found the faces. The face database stores boxes and landmarks, not
-    the detector's name: a database is meant to be scanned with one detector.
+    says which detector found the faces. A database is scanned with one detector: its name
+    is recorded in the database (``DETECTOR_NOTE``, see :func:`database_detector`).
     """
 
     name: str
@@ -71,23 +80,73 @@ class FaceDetector(Protocol):
 
 @dataclass(frozen=True)
 class DetectorSpec:
-    """A detector: ``load(device=...) -> FaceDetector`` (a lazy ``"module:attribute"``)."""
+    """A detector: ``load(device=...) -> FaceDetector`` (a lazy ``"module:attribute"``);
+    ``detect_side``: the long side of the copy it is given (made in the decode threads)."""
 
     name: str
     description: str
     load: Ref
+    detect_side: int = config.DETECT_MAX_SIDE
 
 
 DETECTORS: Registry[DetectorSpec] = Registry("detector")
 DETECTORS.register(
     DetectorSpec("mtcnn", "MTCNN (facenet-pytorch's networks)", "facecluster.detect:Detector")
 )
+DETECTORS.register(
+    DetectorSpec(
+        "yunet", "YuNet (OpenCV Zoo, int8)", "facecluster.yunet:YunetDetector", YUNET_SIDE
+    )
+)
+# What 'auto' picks for a new database (docs/performance.md: same faces found, 15x faster).
+AUTO_DETECTOR = "yunet"
+# Databases made before the detector was recorded were all scanned with MTCNN.
+LEGACY_DETECTOR = "mtcnn"
+DETECTOR_NOTE = "detector"  # meta key: the detector that found the database's faces
+
+
+class DetectorMismatch(FaceclusterError):
+    """An explicit --detector other than the one that found the database's faces."""
+
+
+def detect_side(name: str) -> int:
+    """The long side of the detection copy detector ``name`` wants."""
+    return DETECTORS.get(name).detect_side if name in DETECTORS else config.DETECT_MAX_SIDE
 
 
 def load_detector(name: str = "mtcnn", device: str = "cpu") -> FaceDetector:
-    """The detector registered as ``name``, on ``device``."""
+    """The detector registered as ``name`` ('auto': ``AUTO_DETECTOR``), on ``device``."""
+    name = AUTO_DETECTOR if name == "auto" else name
     detector: FaceDetector = load_ref(DETECTORS.get(name).load)(device=device)
     return detector
+
+
+def choose_detector(asked: str, recorded: str | None, has_faces: bool) -> str:
+    """The detector for a database: ``asked`` ('auto' or a name), the one ``recorded``
+    in it, and whether it holds faces. 'auto' keeps the database's detector (MTCNN for a
+    database with faces but no record: it predates the record). A different explicit
+    detector is refused while the database holds faces: two detectors' boxes would mix,
+    and faces (and their names) are matched across re-reads by box overlap."""
+    if asked != "auto":
+        DETECTORS.get(asked)  # UnknownName, with the choices
+    kept = recorded or (LEGACY_DETECTOR if has_faces else None)
+    if asked == "auto":
+        return kept or AUTO_DETECTOR
+    if has_faces and kept is not None and kept != asked:
+        raise DetectorMismatch(
+            f"this database's faces were found by {kept}: --detector {asked} would mix two "
+            f"detectors (use --detector {kept} or auto, or another --db)"
+        )
+    return asked
+
+
+def database_detector(cache: FaceCache, asked: str = "auto", record: bool = False) -> str:
+    """:func:`choose_detector` for the database ``cache``; with ``record`` (a scan), the
+    choice is written into it."""
+    name = choose_detector(asked, cache.note(DETECTOR_NOTE), cache.has_faces())
+    if record and cache.note(DETECTOR_NOTE) != name:
+        cache.set_note(DETECTOR_NOTE, name)
+    return name
 
 
 class Detector:
@@ -115,6 +174,7 @@ class Detector:
         ``min_sizes[i]`` is the smallest face side to keep in image i, in its pixels
         (MTCNN itself cannot see faces under 12 px). ``timings`` accumulates the seconds
         of each MTCNN stage."""
+        import numpy as np
         sizes = list(min_sizes) if min_sizes is not None else [20.0] * len(images)
         out: list[list[Face]] = [[] for _ in images]
         groups: dict[tuple[int, ...], list[int]] = defaultdict(list)
@@ -131,6 +191,10 @@ class Detector:
     def _faces(
         self, boxes: np.ndarray, probs: np.ndarray, points: np.ndarray, min_size: float
     ) -> list[Face]:
+        import numpy as np
+
+        from .records import Face
+
         boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
         probs = np.asarray(probs, dtype=np.float32).reshape(-1)
         points = np.asarray(points, dtype=np.float32).reshape(-1, 5, 2)
@@ -144,4 +208,6 @@ class Detector:
 
 def scale_face(face: Face, factor: float) -> Face:
     """The same face in an image ``factor`` times the size."""
+    from .records import Face
+
     return Face(box=face.box * factor, landmarks=face.landmarks * factor, prob=face.prob)

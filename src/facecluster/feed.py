@@ -9,6 +9,7 @@ from collections.abc import Callable, Generator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
+from . import config
 from .records import DecodedPhoto, Failure, FileEntry, ReadPhoto
 from .stages import decode_photo, read_photo
 
@@ -28,10 +29,12 @@ def feed(
     workers: int,
     window: int,
     decode: Callable[[ReadPhoto, int | None], bool],
+    side: int = config.DETECT_MAX_SIDE,
 ) -> Generator[tuple[FileEntry, int | None, Loaded], None, None]:
     """(entry, photo id, result) for each job, in order. ``decode(photo, photo_id)`` is
     asked in the main thread, in job order, once a file is read: False leaves it undecoded.
-    At most ``window`` files are in flight (memory stays flat)."""
+    At most ``window`` files are in flight (memory stays flat). ``side``: the detection
+    copy's long side."""
     todo = iter(jobs)
     reading: deque[tuple[FileEntry, int | None, Future[ReadPhoto | Failure]]] = deque()
     ready: deque[Item] = deque()
@@ -53,7 +56,7 @@ def feed(
             if isinstance(raw, Failure) or not decode(raw, photo_id):
                 ready.append((entry, photo_id, _done(raw)))
             else:
-                ready.append((entry, photo_id, pool.submit(decode_photo, raw)))
+                ready.append((entry, photo_id, pool.submit(decode_photo, raw, side)))
         fill()
 
     try:

@@ -67,6 +67,7 @@ class Indexer:
         retry_failed: bool = False,
         progress: ProgressFn | None = None,
         read_xmp: bool = True,
+        detect_side: int = config.DETECT_MAX_SIDE,
     ) -> None:
         self.cache = cache
         self.identity = identity
@@ -74,7 +75,7 @@ class Indexer:
         self._models: tuple[FaceDetector, Encoder] | None = None
         self.batch_size = max(1, batch_size)
         self.workers = workers or config.default_workers()
-        self.min_face = min_face
+        self.min_face, self.detect_side = min_face, detect_side
         self.follow_symlinks = follow_symlinks
         self.rescan = rescan
         self.retry_failed = retry_failed
@@ -136,7 +137,7 @@ class Indexer:
         self._known = known_digests(self._index, self._missing)
         window = self.workers * 2 + self.batch_size  # bounded: memory stays flat
         batch: list[tuple[FileEntry, int | None, Loaded]] = []
-        loaded = feed(jobs, self.workers, window, self._needs_decode)
+        loaded = feed(jobs, self.workers, window, self._needs_decode, self.detect_side)
         try:
             while True:
                 waited = time.perf_counter()
@@ -185,7 +186,7 @@ class Indexer:
                 reuse = self._reuse(res.entry, res.digest)
                 if reuse is None or (isinstance(reuse, MovePhoto) and not self._complete(reuse)):
                     started = time.perf_counter()
-                    res = decode_photo(res)  # its pixels are needed after all
+                    res = decode_photo(res, self.detect_side)  # needed after all
                     self._tick("decode (main thread)", started)
                 else:
                     size = self.cache.photo_sizes([_source(reuse)]).get(_source(reuse), (0, 0))

@@ -184,3 +184,26 @@ class ScanProgress:
     failed: int  # photos that failed so far
     saved: int = 0  # of ``done``, those committed to the database
     stage: str = "scanning"  # or "loading models"
+
+
+@dataclass(frozen=True)
+class Match:
+    """A photo of the index near a query face (``find``)."""
+
+    photo: str
+    distance: float  # squared L2 between unit vectors
+    face_id: int
+    person_id: int | None
+    person_name: str | None
+
+
+@dataclass(frozen=True)
+class Verification:
+    """Whether two faces are the same person (``verify``)."""
+
+    same: bool
+    distance: float
+    threshold: float
+    model: str
+    face_a: Face
+    face_b: Face

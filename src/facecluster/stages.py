@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from . import config, imageio
-from .detect import FaceDetector, scale_face
+from .detect import FaceDetector, detect_side, scale_face
 from .encoders import Encoder
 from .errors import ImageError
 from .records import DecodedPhoto, Face, Failure, FileEntry, ReadPhoto, Timings
@@ -30,13 +30,12 @@ def read_photo(entry: FileEntry) -> ReadPhoto | Failure:
     return ReadPhoto(entry, digest, data, time.perf_counter() - start, mentions_regions(data))
 
 
-def decode_photo(raw: ReadPhoto) -> DecodedPhoto | Failure:
-    """Decode a file read (runs in a worker thread). Never raises."""
+def decode_photo(raw: ReadPhoto, side: int = config.DETECT_MAX_SIDE) -> DecodedPhoto | Failure:
+    """Decode a file read, with a detection copy of at most ``side`` (runs in a worker
+    thread). Never raises."""
     start = time.perf_counter()
     try:
-        image, width, height, scale, small, small_scale = imageio.decode_pair(
-            raw.data, config.DETECT_MAX_SIDE
-        )
+        image, width, height, scale, small, small_scale = imageio.decode_pair(raw.data, side)
     except ImageError as exc:
         return Failure(str(raw.entry.path), str(exc))
     except Exception as exc:  # a decoder bug must not stop the scan
@@ -56,10 +55,10 @@ def decode_photo(raw: ReadPhoto) -> DecodedPhoto | Failure:
     )
 
 
-def load_photo(entry: FileEntry) -> DecodedPhoto | Failure:
+def load_photo(entry: FileEntry, side: int = config.DETECT_MAX_SIDE) -> DecodedPhoto | Failure:
     """Read, hash and decode one file. Never raises."""
     raw = read_photo(entry)
-    return raw if isinstance(raw, Failure) else decode_photo(raw)
+    return raw if isinstance(raw, Failure) else decode_photo(raw, side)
 
 
 def detect_photos(
@@ -88,7 +87,7 @@ def embed_file(
 ) -> tuple[DecodedPhoto, list[Face], np.ndarray]:
     """Detect and embed every face of one photo. Raises ImageError when it cannot be read."""
     st = path.stat()
-    res = load_photo(FileEntry(path, st.st_size, st.st_mtime_ns))
+    res = load_photo(FileEntry(path, st.st_size, st.st_mtime_ns), detect_side(detector.name))
     if isinstance(res, Failure):
         raise ImageError(f"{path}: {res.error}")
     faces = detect_photos(detector, [res], min_face)[0]

@@ -13,6 +13,7 @@ import typer
 
 from .. import config
 from ..cluster import DEFAULT_METHOD, LINKAGES, METHODS
+from ..detect import AUTO_DETECTOR, DETECTORS, LEGACY_DETECTOR
 from ..encoders import AUTO, ENCODERS
 from ..registry import or_list
 
@@ -45,6 +46,15 @@ WeightsOption = Annotated[
     typer.Option(help=f"FaceNet weights file (or ${config.ENV_WEIGHTS}).", show_default=False),
 ]
 DeviceOption = Annotated[Device, typer.Option(help="Where the networks run.")]
+DetectorOption = Annotated[
+    str,
+    typer.Option(
+        help=f"Face detector: auto, {', '.join(DETECTORS.names())}. 'auto' keeps the one that "
+        f"found the database's faces ({LEGACY_DETECTOR} for a database made before this was "
+        f"recorded), else {AUTO_DETECTOR}. Another one is refused while the database holds "
+        "faces."
+    ),
+]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")]
 ThresholdOption = Annotated[
@@ -95,6 +105,7 @@ CATALOG: dict[str, tuple[Any, Any]] = {
     "model": (ModelOption, "auto"),
     "weights": (WeightsOption, None),
     "device": (DeviceOption, Device.auto),
+    "detector": (DetectorOption, "auto"),
     "as_json": (JsonOption, False),
     "quiet": (QuietOption, False),
 }
@@ -115,6 +126,7 @@ class Shared:
     model: str = "auto"
     weights: Path | None = None
     device: str = "auto"
+    detector: str = "auto"
     as_json: bool = False
     quiet: bool = False
 

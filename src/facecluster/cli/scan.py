@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 @app.command()
 @handles_errors()
-@shared("db", "model", "weights", "device", "as_json", "quiet")
+@shared("db", "model", "weights", "device", "detector", "as_json", "quiet")
 def scan(
     paths: Annotated[
         list[Path], typer.Argument(help="Photo folders or files.", show_default=False)
@@ -77,12 +77,19 @@ def scan(
     check_paths(paths)  # before the database is made
     quiet, as_json = opts.quiet, opts.as_json
     with FaceIndex(
-        opts.db, model=opts.model, weights=opts.weights, device=opts.device, check=True
+        opts.db,
+        model=opts.model,
+        weights=opts.weights,
+        device=opts.device,
+        detector=opts.detector,
+        check=True,
     ) as index:
         index.cache.lock()  # before anything slow: a second scan is refused at once
         index.identity  # noqa: B018  (a missing model file is an error before any output)
+        detector = index.detector  # a detector the database refuses: before any output
         if not quiet:
             announce_model(index)
+            stderr().print(f"detector: {detector}", markup=False)
         with progress_bar(not (quiet or as_json)) as bar:
             stats = index.scan(
                 paths,

@@ -144,7 +144,7 @@ def _person(pid: int | None, name: str | None) -> str:
 
 @app.command("eval")
 @handles_errors()
-@shared(*CLUSTERING, "model", "weights", "device", "as_json", "quiet")
+@shared(*CLUSTERING, "model", "weights", "device", "detector", "as_json", "quiet")
 def eval_(
     directory: Annotated[Path, typer.Argument(help="One folder per identity.", show_default=False)],
     db: Annotated[
@@ -185,7 +185,13 @@ def eval_(
         raise FaceclusterError(str(err)) from None
     clustering = opts.clustering()
     db_path = db or config.data_dir() / "eval.db"
-    with FaceIndex(db_path, model=opts.model, weights=opts.weights, device=opts.device) as index:
+    with FaceIndex(
+        db_path,
+        model=opts.model,
+        weights=opts.weights,
+        device=opts.device,
+        detector=opts.detector,
+    ) as index:
         with progress_bar(not (opts.quiet or opts.as_json)) as bar:
             lab = index.labelled(directory, bar)
         settings = index.settings(**clustering)
