@@ -244,22 +244,27 @@ class FaceIndex:
         rescan: bool = False,
         retry_failed: bool = False,
         progress: Callable[[ScanProgress], None] | None = None,
+        engine: str = "local",
+        ray_address: str | None = None,
     ) -> ScanStats:
         """Detect, align and embed every face under ``paths`` into the database; only new
         or changed photos are read (and photos that failed before only with
         ``retry_failed``). ``progress`` is called once per photo (records.ScanProgress).
-        Takes the writer lock (CacheLocked if held)."""
-        from .indexer import Indexer
+        ``engine`` 'ray' reads and runs the models on the Ray cluster at ``ray_address``
+        (ray_engine.py). Takes the writer lock (CacheLocked if held)."""
+        from .ray_engine import indexer_for
         from .scan_stop import SavedProgress, disk_full_or
 
         roots = check_paths(paths)
         self.cache.lock()  # before anything slow: a second scan is refused at once
         saved = SavedProgress(progress)
         try:
-            indexer = Indexer(
+            kind, extra = indexer_for(engine, self.spec, self.weights, ray_address)
+            indexer = kind(
                 self.cache,
                 self.identity,
                 self.models,
+                **extra,
                 batch_size=batch_size,
                 workers=workers,
                 min_face=min_face,

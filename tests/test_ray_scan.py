@@ -1,0 +1,200 @@
+"""scan --engine ray: the same faces and vectors as a local scan, on a local Ray and on a
+two-node cluster on this machine; failures, moves and a killed worker. Skipped without the
+optional extra 'ray'. One local Ray (2 CPUs) serves the module: start-up is seconds."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from facecluster.api import FaceIndex
+from facecluster.cli import app
+
+from .conftest import ROOT, copy_sample_people, sample_edge
+
+try:
+    import ray
+except ImportError:
+    ray = None
+
+needs_ray = pytest.mark.skipif(
+    ray is None, reason="needs Ray: pip install 'facecluster[ray]' (or uv sync --extra ray)"
+)
+PEOPLE = {"Colin_Powell": 2, "Tony_Blair": 2, "Serena_Williams": 1}
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    """A local Ray with 2 CPUs, its session files in a temp dir, shut down after."""
+    if ray is None:
+        pytest.skip("needs Ray: pip install 'facecluster[ray]' (or uv sync --extra ray)")
+    temp = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: Ray's sockets live there
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("FACECLUSTER_OFFLINE", "1")  # the workers inherit this environment
+        pythonpath = [str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]
+        mp.setenv("PYTHONPATH", os.pathsep.join(p for p in pythonpath if p))
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, _temp_dir=temp)
+        try:
+            yield ray
+        finally:
+            ray.shutdown()
+            shutil.rmtree(temp, ignore_errors=True)
+
+
+def library(root: Path) -> Path:
+    copy_sample_people(root, PEOPLE)
+    for kind in ("multi_face", "no_face"):
+        shutil.copy2(sample_edge(kind), root / sample_edge(kind).name)
+    return root
+
+
+def faces_by_photo(db: Path) -> dict[str, list[tuple[np.ndarray, np.ndarray]]]:
+    """path -> [(box, vector)] of each photo's faces, in box order."""
+    with FaceIndex(db, write=False) as index:
+        faces, vectors = index.cache.face_vectors(index.encoder_id)
+    out: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
+    for face, vector in zip(faces, vectors, strict=True):
+        out.setdefault(face.path, []).append((face.face.box, vector))
+    return {p: sorted(fs, key=lambda f: tuple(f[0])) for p, fs in out.items()}
+
+
+def assert_same(a: Path, b: Path) -> None:
+    fa, fb = faces_by_photo(a), faces_by_photo(b)
+    assert sorted(fa) == sorted(fb) and fa
+    for path in fa:
+        assert len(fa[path]) == len(fb[path]), path
+        for (box_a, vec_a), (box_b, vec_b) in zip(fa[path], fb[path], strict=True):
+            assert np.abs(box_a - box_b).max() < 1e-3, path
+            assert np.abs(vec_a - vec_b).max() < 1e-5, path
+
+
+@pytest.fixture(scope="module")
+def local_scan(tmp_path_factory: pytest.TempPathFactory):
+    """The library scanned locally: (photos, database, stats). With one torch thread, as
+    each Ray worker has (one CPU each): MTCNN's float32 sums follow the thread count, and
+    landmarks that differ by 5e-5 px move the vectors by up to 7e-5, as between two local
+    scans on machines with different numbers of cores."""
+    import torch
+
+    base = tmp_path_factory.mktemp("local")
+    lib = library(base / "photos")
+    shutil.copy2(sample_edge("broken"), lib / sample_edge("broken").name)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("FACECLUSTER_OFFLINE", "1")
+            with FaceIndex(base / "faces.db") as index:
+                stats = index.scan([lib])
+    finally:
+        torch.set_num_threads(threads)
+    return lib, base / "faces.db", stats
+
+
+@needs_ray
+@pytest.mark.fault
+def test_a_ray_scan_equals_the_local_scan_and_records_failures(
+    fault, local_ray, local_scan, tmp_path: Path
+) -> None:
+    fault(
+        "ray",
+        "scan --engine ray of photos with a broken JPEG among them (read on a Ray worker)",
+        "same faces and vectors as a local scan (< 1e-5); the broken photo recorded as failed "
+        "with the same reason; a second scan reads nothing",
+    )
+    lib, local_db, local = local_scan
+    db = tmp_path / "ray.db"
+    with FaceIndex(db) as index:
+        stats = index.scan([lib], engine="ray")
+    assert stats.device.startswith("ray: 1 node")
+    assert_same(local_db, db)
+    assert (stats.photos_new, stats.faces_new, stats.no_face) == (
+        local.photos_new,
+        local.faces_new,
+        local.no_face,
+    )
+    assert [(f.path, f.error) for f in stats.failures] == [
+        (f.path, f.error) for f in local.failures
+    ]
+    assert len(stats.failures) == 1
+    with FaceIndex(db) as index:
+        again = index.scan([lib], engine="ray")
+    assert again.photos_unchanged == again.photos_total - 1 and again.embeddings_computed == 0
+    assert again.photos_failed_unchanged == 1 and again.device == ""  # Ray never started
+
+
+@needs_ray
+def test_moves_and_copies_are_recognised_by_the_workers_digests(
+    local_ray, tmp_path: Path
+) -> None:
+    lib = library(tmp_path / "photos")
+    db = tmp_path / "faces.db"
+    with FaceIndex(db) as index:
+        index.scan([lib], engine="ray")
+    before = faces_by_photo(db)
+    src = lib / "Tony_Blair"
+    moved = lib / "moved"
+    src.rename(moved)
+    one = sorted(moved.iterdir())[0]
+    shutil.copy2(one, lib / "copy.jpg")
+    with FaceIndex(db) as index:
+        stats = index.scan([lib], engine="ray")
+    assert stats.photos_moved == 2 and stats.embeddings_computed == 0
+    after = faces_by_photo(db)
+    old = str(src / one.name)
+    for path in (str(moved / one.name), str(lib / "copy.jpg")):
+        assert [b.tolist() for b, _ in after[path]] == [b.tolist() for b, _ in before[old]]
+
+
+@needs_ray
+@pytest.mark.fault
+def test_a_worker_killed_mid_scan_is_retried_and_the_scan_completes(
+    fault, local_ray, local_scan, tmp_path: Path
+) -> None:
+    fault(
+        "ray",
+        "kill -9 of the Ray worker process that reads and detects, after the first photos "
+        "came back",
+        "Ray restarts it and retries its batches; every photo indexed as by a local scan",
+    )
+    from ray.util.state import list_actors
+
+    lib, local_db, _ = local_scan
+    killed: list[int] = []
+
+    def kill_once(p) -> None:
+        if killed or p.done < 2:
+            return
+        for actor in list_actors(filters=[("state", "=", "ALIVE")]):
+            if "Prepare" in actor.class_name and actor.pid:
+                os.kill(actor.pid, signal.SIGKILL)
+                killed.append(actor.pid)
+                return
+
+    db = tmp_path / "ray.db"
+    with FaceIndex(db) as index:
+        stats = index.scan([lib], engine="ray", batch_size=2, progress=kill_once)
+    assert killed, "no worker was running to kill"
+    assert stats.photos_new + stats.photos_failed == stats.photos_total
+    assert_same(local_db, db)
+
+
+def test_without_ray_installed_the_scan_says_how_to_get_it(monkeypatch, tmp_path) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray raises ImportError
+    lib = copy_sample_people(tmp_path / "photos", {"Colin_Powell": 1})
+    result = CliRunner().invoke(
+        app, ["scan", str(lib), "--db", str(tmp_path / "f.db"), "--engine", "ray"]
+    )
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines()[-1] == (
+        "error: --engine ray needs Ray: pip install 'facecluster[ray]' "
+        "(or: uv sync --extra ray)"
+    )
