@@ -49,6 +49,29 @@ def local_ray():
             shutil.rmtree(temp, ignore_errors=True)
 
 
+def our_workers(name: str) -> list[int]:
+    """The pids of the Ray workers this test process started (the local Ray's raylet is
+    our child, its workers its children) whose process title has ``name``."""
+    parents: dict[int, int] = {}
+    titles: dict[int, bytes] = {}
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                stat = (proc / "stat").read_text()
+                titles[int(proc.name)] = (proc / "cmdline").read_bytes()
+            except OSError:
+                continue
+            parents[int(proc.name)] = int(stat.rpartition(")")[2].split()[1])
+    ours = []
+    for pid, title in titles.items():
+        up = pid
+        while up > 1 and up != os.getpid():
+            up = parents.get(up, 0)
+        if up == os.getpid() and name.encode() in title:
+            ours.append(pid)
+    return ours
+
+
 def library(root: Path) -> Path:
     copy_sample_people(root, PEOPLE)
     for kind in ("multi_face", "no_face"):
@@ -161,23 +184,18 @@ def test_a_worker_killed_mid_scan_is_retried_and_the_scan_completes(
 ) -> None:
     fault(
         "ray",
-        "kill -9 of the Ray worker process that reads and detects, after the first photos "
-        "came back",
+        "kill -9 of the Ray worker process that embeds, after the first photos came back "
+        "(the readers have finished by then on these few photos)",
         "Ray restarts it and retries its batches; every photo indexed as by a local scan",
     )
-    from ray.util.state import list_actors
-
     lib, local_db, _ = local_scan
     killed: list[int] = []
 
     def kill_once(p) -> None:
-        if killed or p.done < 2:
-            return
-        for actor in list_actors(filters=[("state", "=", "ALIVE")]):
-            if "Prepare" in actor.class_name and actor.pid:
-                os.kill(actor.pid, signal.SIGKILL)
-                killed.append(actor.pid)
-                return
+        if not killed and p.done >= 2:
+            killed.extend(our_workers("MapBatches(Embed)")[:1])
+            for pid in killed:
+                os.kill(pid, signal.SIGKILL)
 
     db = tmp_path / "ray.db"
     with FaceIndex(db) as index:
