@@ -4,11 +4,16 @@ optional extra 'ray'. One local Ray (2 CPUs) serves the module: start-up is seco
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import shutil
 import signal
+import socket
+import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -155,9 +160,7 @@ def test_a_ray_scan_equals_the_local_scan_and_records_failures(
 
 
 @needs_ray
-def test_moves_and_copies_are_recognised_by_the_workers_digests(
-    local_ray, tmp_path: Path
-) -> None:
+def test_moves_and_copies_are_recognised_by_the_workers_digests(local_ray, tmp_path: Path) -> None:
     lib = library(tmp_path / "photos")
     db = tmp_path / "faces.db"
     with FaceIndex(db) as index:
@@ -213,6 +216,105 @@ def test_without_ray_installed_the_scan_says_how_to_get_it(monkeypatch, tmp_path
     )
     assert result.exit_code == 2
     assert result.output.strip().splitlines()[-1] == (
-        "error: --engine ray needs Ray: pip install 'facecluster[ray]' "
-        "(or: uv sync --extra ray)"
+        "error: --engine ray needs Ray: pip install 'facecluster[ray]' (or: uv sync --extra ray)"
     )
+
+
+def free_ports(n: int) -> list[int]:
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+def agent_ports() -> list[str]:
+    a, b, c, d = free_ports(4)
+    return [
+        f"--dashboard-agent-listen-port={a}",
+        f"--dashboard-agent-grpc-port={b}",
+        f"--metrics-export-port={c}",
+        f"--runtime-env-agent-port={d}",
+    ]
+
+
+@pytest.fixture
+def two_nodes(tmp_path: Path):
+    """A head and a second node on the loopback (1 CPU each), their session files in a
+    temp dir; both stopped by killing the process groups this fixture started."""
+    if ray is None:
+        pytest.skip("needs Ray: pip install 'facecluster[ray]' (or uv sync --extra ray)")
+    temp = tempfile.mkdtemp(prefix="ray", dir="/tmp")
+    (port,) = free_ports(1)
+    cli = str(Path(sys.executable).parent / "ray")
+    env = {**os.environ, "FACECLUSTER_OFFLINE": "1", "RAY_BACKEND_LOG_LEVEL": "error"}
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(ROOT / "src"), os.environ.get("PYTHONPATH", "")) if p
+    )
+    head = [cli, "start", "--head", "--block", f"--port={port}", "--num-cpus=1"]
+    head += ["--node-ip-address=127.0.0.1"]
+    head += ["--include-dashboard=false", f"--temp-dir={temp}", *agent_ports()]
+    second = [cli, "start", "--block", f"--address=127.0.0.1:{port}", "--num-cpus=1"]
+    second += ["--node-ip-address=127.0.0.1", *agent_ports()]
+    procs: list[subprocess.Popen] = []
+    try:
+        for cmd in (head, second):
+            procs.append(
+                subprocess.Popen(
+                    cmd,
+                    env=env,
+                    start_new_session=True,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+            time.sleep(3)
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            status = subprocess.run(
+                [cli, "status", f"--address=127.0.0.1:{port}"],
+                env=env,
+                capture_output=True,
+                text=True,
+            )
+            if status.stdout.count(" node_") >= 2:
+                break
+            assert all(p.poll() is None for p in procs), "a Ray node did not start"
+            time.sleep(2)
+        else:
+            pytest.fail(f"the two-node Ray cluster did not come up: {status.stdout[-500:]}")
+        yield f"127.0.0.1:{port}", env
+    finally:
+        for p in reversed(procs):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(p.pid, signal.SIGTERM)
+        for p in reversed(procs):
+            try:
+                p.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+@needs_ray
+def test_a_scan_on_a_two_node_cluster_equals_the_local_scan(
+    two_nodes, local_scan, tmp_path: Path
+) -> None:
+    address, env = two_nodes
+    lib, local_db, local = local_scan
+    db = tmp_path / "ray.db"
+    cmd = [sys.executable, "-m", "facecluster", "scan", str(lib), "--db", str(db), "--json"]
+    run = subprocess.run(
+        [*cmd, "--engine", "ray", "--ray-address", address],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    stats = json.loads(run.stdout)
+    assert stats["device"].startswith("ray: 2 nodes, 2 CPUs")
+    assert (stats["photos_new"], stats["faces_new"]) == (local.photos_new, local.faces_new)
+    assert_same(local_db, db)
