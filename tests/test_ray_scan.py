@@ -318,3 +318,37 @@ def test_a_scan_on_a_two_node_cluster_equals_the_local_scan(
     assert stats["device"].startswith("ray: 2 nodes, 2 CPUs")
     assert (stats["photos_new"], stats["faces_new"]) == (local.photos_new, local.faces_new)
     assert_same(local_db, db)
+
+
+@pytest.mark.fault
+def test_workers_that_cannot_see_the_photos_stop_the_scan_with_one_line(
+    fault, tmp_path: Path
+) -> None:
+    fault(
+        "ray",
+        "the first results from the workers all say 'cannot read' for files the driver "
+        "reads (no shared filesystem)",
+        "the scan stops with one line naming the shared-filesystem requirement",
+    )
+    from facecluster.ray_engine import cannot_read
+    from facecluster.records import Failure, FileEntry
+
+    here = copy_sample_people(tmp_path, {"Colin_Powell": 2})
+    files = sorted(here.rglob("*.jpg"))
+    gone = [
+        (FileEntry(f, 1, 1), None, Failure(str(f), "cannot read: No such file or directory"))
+        for f in files
+    ]
+    assert cannot_read(gone) is gone[0][2]
+    assert cannot_read([*gone[:1], (gone[1][0], None, Failure(str(files[1]), "corrupt"))]) is None
+    missing = tmp_path / "nowhere.jpg"  # the driver cannot read it either: a real failure
+    lost = (FileEntry(missing, 1, 1), None, Failure(str(missing), "cannot read: gone"))
+    assert cannot_read([lost]) is None
+
+
+def test_the_cluster_is_shared_between_readers_and_embedders() -> None:
+    from facecluster.ray_engine import actors
+
+    assert actors(2, 0) == (1, 1, "cpu")
+    assert actors(16, 0) == (12, 4, "cpu")
+    assert actors(64, 4) == (60, 4, "cuda")
