@@ -21,7 +21,6 @@ from .cache import STATUS_NO_FACE, STATUS_OK, AddEmbeddings, MovePhoto, Op, Phot
 from .errors import FaceclusterError
 from .feed import Job
 from .indexer import Indexer, Item
-from .planner import known_digests
 from .ray_work import Embed, EmbeddedPhoto, KnownDigests, Loader, Prepare, unpack
 from .ray_work import Job as RayJob
 from .records import DecodedPhoto, Failure, PhotoSize, ReadPhoto
@@ -160,7 +159,7 @@ class RayIndexer(Indexer):
     def _stream(
         self, ray: Any, jobs: list[Job], n_prep: int, n_embed: int, device: str
     ) -> Generator[Item, None, None]:
-        known = known_digests(self._index, self._missing)
+        known = self._known  # planner.known_digests, as the local feed uses it
         counts = KnownDigests({d: len(paths) for d, paths in known.items()})
         todo = []
         for entry, photo_id in jobs:
