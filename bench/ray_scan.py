@@ -45,7 +45,9 @@ def photos(n: int) -> list[Path]:
 def env() -> dict[str, str]:
     src = str(HERE.parent / "src")
     path = os.pathsep.join(p for p in (src, os.environ.get("PYTHONPATH", "")) if p)
-    return {**os.environ, "PYTHONPATH": path, "FACECLUSTER_OFFLINE": "1"}
+    out = {**os.environ, "PYTHONPATH": path, "FACECLUSTER_OFFLINE": "1"}
+    out.setdefault("RAY_AUTH_MODE", "disabled")  # the loopback cluster it may start
+    return out
 
 
 def scan(folder: Path, db: Path, model: str, *extra: str) -> dict:

@@ -250,6 +250,7 @@ def two_nodes(tmp_path: Path):
     (port,) = free_ports(1)
     cli = str(Path(sys.executable).parent / "ray")
     env = {**os.environ, "FACECLUSTER_OFFLINE": "1", "RAY_BACKEND_LOG_LEVEL": "error"}
+    env["RAY_AUTH_MODE"] = "disabled"  # a throwaway cluster on the loopback
     env["PYTHONPATH"] = os.pathsep.join(
         p for p in (str(ROOT / "src"), os.environ.get("PYTHONPATH", "")) if p
     )
