@@ -194,6 +194,7 @@ class RayIndexer(Indexer):
             batch_format="numpy",
         )
         first: list[Item] = []
+        limit = min(FIRST, len(jobs))
         try:
             for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
                 for item in (i for group in unpack(batch) for i in group):
@@ -201,15 +202,18 @@ class RayIndexer(Indexer):
                     if isinstance(res, EmbeddedPhoto):
                         for stage, seconds in res.timings.items():
                             self._add(stage, seconds)
-                    if len(first) < min(FIRST, len(jobs)):
-                        first.append(item)
-                        if len(first) == min(FIRST, len(jobs)) and (bad := cannot_read(first)):
+                    if len(first) == limit:
+                        yield item
+                        continue
+                    first.append(item)  # held back until they are checked
+                    if len(first) == limit:
+                        if bad := cannot_read(first):
                             raise RayUnavailable(
                                 f"the Ray workers cannot read the photos ({bad.path}: "
                                 f"{bad.error}): every node must see them at the same paths "
                                 "(a shared filesystem)"
                             )
-                    yield item
+                        yield from first
         except (FaceclusterError, KeyboardInterrupt, GeneratorExit):
             raise
         except Exception as exc:
