@@ -237,13 +237,16 @@ class FaceIndex:
         rescan: bool = False,
         retry_failed: bool = False,
         progress: Callable[[ScanProgress], None] | None = None,
+        engine: str = "local",
+        ray_address: str | None = None,
     ) -> ScanStats:
         """Detect, align and embed every face under ``paths`` into the database; only new
         or changed photos are read (and photos that failed before only with
         ``retry_failed``). ``progress`` is called once per photo (records.ScanProgress).
-        Takes the writer lock (CacheLocked if held)."""
+        ``engine`` 'ray' reads and runs the models on the Ray cluster at ``ray_address``
+        (ray_engine.py). Takes the writer lock (CacheLocked if held)."""
         from .detect import database_detector, detect_side
-        from .indexer import Indexer
+        from .ray_engine import indexer_for
         from .scan_stop import SavedProgress, disk_full_or
         from .search import refresh_index
 
@@ -252,10 +255,12 @@ class FaceIndex:
         saved = SavedProgress(progress)
         try:
             detector = database_detector(self.cache, self.asked_detector, record=True)
-            indexer = Indexer(
+            kind, extra = indexer_for(engine, self.spec, self.weights, ray_address, detector)
+            indexer = kind(
                 self.cache,
                 self.identity,
                 self.models,
+                **extra,
                 batch_size=batch_size,
                 workers=workers,
                 min_face=min_face,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +26,7 @@ from .cache import (
 )
 from .detect import FaceDetector
 from .encoders import Encoder
-from .feed import Loaded, feed
+from .feed import Job, Loaded, feed
 from .planner import Plan, known_digests, plan, prune
 from .records import (
     DecodedPhoto,
@@ -38,11 +38,12 @@ from .records import (
     ScanStats,
 )
 from .scan import walk
-from .stages import decode_photo, detect_photos, face_chips
+from .stages import decode_photo, detect_photos, face_chips, model_runs
 from .xmp_import import XmpReader
 
 ProgressFn = Callable[[ScanProgress], None]
 ModelLoader = Callable[[], tuple[FaceDetector, Encoder]]
+Item = tuple[FileEntry, int | None, Loaded]
 
 
 class Indexer:
@@ -129,7 +130,7 @@ class Indexer:
 
     # -- pipeline -------------------------------------------------------------------------
     def _run(self) -> None:
-        jobs: list[tuple[FileEntry, int | None]] = [(e, None) for e in self._plan.read]
+        jobs: list[Job] = [(e, None) for e in self._plan.read]
         jobs += [(e, pid) for e, pid in self._plan.embed]
         self._report()
         if not jobs:
@@ -137,7 +138,7 @@ class Indexer:
         self._known = known_digests(self._index, self._missing)
         window = self.workers * 2 + self.batch_size  # bounded: memory stays flat
         batch: list[tuple[FileEntry, int | None, Loaded]] = []
-        loaded = feed(jobs, self.workers, window, self._needs_decode, self.detect_side)
+        loaded = self._feed(jobs, window)
         try:
             while True:
                 waited = time.perf_counter()
@@ -155,6 +156,10 @@ class Indexer:
                 self._process(batch)
         finally:
             loaded.close()  # the threads stop at once, even when interrupted
+
+    def _feed(self, jobs: list[Job], window: int) -> Generator[Item, None, None]:
+        """Each job read (and decoded when needed): the seam an engine replaces."""
+        return feed(jobs, self.workers, window, self._needs_decode, self.detect_side)
 
     def _needs_decode(self, photo: ReadPhoto, photo_id: int | None) -> bool:
         """Asked in job order once a file is read: its pixels are needed unless another
@@ -230,23 +235,11 @@ class Indexer:
             self._process(held)
 
     def _runs(self, photos: list[DecodedPhoto]) -> list[tuple[int, int]]:
-        """(start, end) of runs of ``photos`` that go through the models together: on the
-        CPU at most config.MODEL_CHUNK_PIXELS detection pixels each (a camera photo alone,
-        a batch of small ones together: batching large photos gains nothing there, and
-        progress moves photo by photo); on a GPU the whole batch."""
+        """Runs of ``photos`` that go through the models together (stages.model_runs)."""
         if not photos:
             return []
         self.models  # noqa: B018  (loaded now: the device decides)
-        if self.stats.device != "cpu":
-            return [(0, len(photos))]
-        runs, start, pixels = [], 0, 0
-        for i, photo in enumerate(photos):
-            size = photo.small.shape[0] * photo.small.shape[1]
-            if i > start and pixels + size > config.MODEL_CHUNK_PIXELS:
-                runs.append((start, i))
-                start, pixels = i, 0
-            pixels += size
-        return [*runs, (start, len(photos))]
+        return model_runs(photos, self.stats.device == "cpu")
 
     def _detect_and_embed(
         self,

@@ -77,6 +77,25 @@ def detect_photos(
     ]
 
 
+def model_runs(photos: Sequence[DecodedPhoto], cpu: bool) -> list[tuple[int, int]]:
+    """(start, end) of runs of ``photos`` that go through the models together: on the CPU
+    at most config.MODEL_CHUNK_PIXELS detection pixels each (a camera photo alone, a batch
+    of small ones together: batching large photos gains nothing there, and progress moves
+    photo by photo); on a GPU the whole batch."""
+    if not photos:
+        return []
+    if not cpu:
+        return [(0, len(photos))]
+    runs, start, pixels = [], 0, 0
+    for i, photo in enumerate(photos):
+        size = photo.small.shape[0] * photo.small.shape[1]
+        if i > start and pixels + size > config.MODEL_CHUNK_PIXELS:
+            runs.append((start, i))
+            start, pixels = i, 0
+        pixels += size
+    return [*runs, (start, len(photos))]
+
+
 def face_chips(encoder: Encoder, photo: DecodedPhoto, faces: Sequence[Face]) -> list[np.ndarray]:
     """Aligned crops of original-coordinate faces, cut from the decoded image."""
     return [encoder.prepare(photo.image, scale_face(f, photo.scale)) for f in faces]

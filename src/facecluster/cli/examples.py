@@ -8,6 +8,7 @@ EXAMPLES: dict[str, list[str]] = {
         "facecluster scan ~/Photos",
         "facecluster scan ~/Photos /mnt/card --retry-failed --profile",
         "facecluster scan ~/Photos --json -q | jq .failures",
+        "facecluster scan /nfs/photos --engine ray --ray-address auto",
     ],
     "group": [
         "facecluster group --html ~/People-page",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Callable, Iterator
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -21,6 +22,11 @@ from .output import emit_json, handles_errors, stderr, stdout
 if TYPE_CHECKING:
     from ..api import FaceIndex
     from ..records import ScanProgress, ScanStats
+
+
+class Engine(StrEnum):
+    local = "local"
+    ray = "ray"
 
 
 @app.command()
@@ -53,6 +59,22 @@ def scan(
     strict: Annotated[
         bool, typer.Option(help="Exit 1 when any photo failed or a folder could not be read.")
     ] = False,
+    engine: Annotated[
+        Engine,
+        typer.Option(
+            help="Where photos are read and the models run: here (local) or on a Ray "
+            "cluster (ray; needs the 'ray' extra, and the photos at the same paths on every "
+            "node). The database is written here either way."
+        ),
+    ] = Engine.local,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            help="The Ray cluster for --engine ray: auto (the one running here), "
+            "HOST:PORT or ray://HOST:10001 [default: a Ray started for this scan].",
+            show_default=False,
+        ),
+    ] = None,
     profile: Annotated[
         bool,
         typer.Option(
@@ -100,6 +122,8 @@ def scan(
                 rescan=rescan,
                 retry_failed=retry_failed,
                 progress=bar,
+                engine=engine.value,
+                ray_address=ray_address,
             )
     if as_json:
         emit_json(stats.as_dict())
