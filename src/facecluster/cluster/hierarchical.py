@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from . import LINKAGES
+from . import LINKAGES, approx
+from .approx import neighbours
 from .common import apply_min_size, as_2d, relabel
-from .neighbours import KNN, SLACK, nearest_neighbours
+from .neighbours import KNN, SLACK
 
 if TYPE_CHECKING:
     from . import GroupSettings
@@ -150,7 +151,9 @@ def _graph(
     return np.array([find(i) for i in range(m)], dtype=np.int64)
 
 
-def _sparse(x: np.ndarray, threshold: float, linkage: str, knn: int, max_dense: int) -> np.ndarray:
+def _sparse(
+    x: np.ndarray, threshold: float, linkage: str, knn: int, max_dense: int, approx_limit: int
+) -> np.ndarray:
     """Memory-linear path: threshold components, then exact or kNN-graph linkage inside each.
 
     No linkage merges two groups whose every cross pair is farther than the threshold, so
@@ -158,10 +161,11 @@ def _sparse(x: np.ndarray, threshold: float, linkage: str, knn: int, max_dense: 
     can be clustered on its own: exactly (``_dense``, float64) up to ``max_dense`` points,
     on its kNN graph (``_graph``) above. Components are found from float32 products with
     ``SLACK`` added to the cut so rounding can only make them larger, never split one.
+    Above ``approx_limit`` faces, components and neighbours come from FAISS (``approx``).
     """
     n = len(x)
     need_knn = linkage != "single" and n > max_dense
-    comp, kd, ki = nearest_neighbours(x, threshold + SLACK, knn if need_knn else 0)
+    comp, kd, ki = neighbours(x, threshold + SLACK, knn if need_knn else 0, approx_limit)
     labels = np.empty(n, dtype=np.int64)
     order = np.argsort(comp, kind="stable")
     groups = np.split(order, np.flatnonzero(np.diff(comp[order])) + 1)
@@ -190,6 +194,7 @@ def agglomerative(
     method: str = "auto",
     knn: int = KNN,
     max_dense: int = DENSE_LIMIT,
+    approx_limit: int | None = None,
 ) -> np.ndarray:
     """Hierarchical agglomerative clustering cut at a squared-L2 ``threshold``.
 
@@ -201,12 +206,15 @@ def agglomerative(
     n <= max_dense, only much faster. Larger components use kNN-graph linkage (``knn``
     neighbours a face): every merge it makes has an exact linkage value <= threshold, but
     it can miss merges between clusters with no kNN edge between them (single linkage
-    there is the component itself, within float32 rounding of the threshold).
+    there is the component itself, within float32 rounding of the threshold). Above
+    ``approx_limit`` faces (default ``approx.APPROX_LIMIT``; "approx" = 0) the
+    components and neighbours come from an approximate FAISS index instead of the exact
+    n^2 pass ("sparse" stays exact at any size, for comparison).
     """
     if linkage not in LINKAGES:
         raise ValueError(f"unknown linkage {linkage!r}; choose from {', '.join(LINKAGES)}")
-    if method not in ("auto", "dense", "sparse"):
-        raise ValueError(f"unknown method {method!r}; choose auto, dense or sparse")
+    if method not in ("auto", "dense", "sparse", "approx"):
+        raise ValueError(f"unknown method {method!r}; choose auto, dense, sparse or approx")
     if not 0 <= threshold < np.inf:
         raise ValueError(f"threshold must be a finite squared L2 distance >= 0, got {threshold}")
     if min_cluster_size < 1 or knn < 1:
@@ -217,5 +225,7 @@ def agglomerative(
     elif method == "dense":
         labels = _dense(x, float(threshold), linkage)
     else:
-        labels = _sparse(x, float(threshold), linkage, int(knn), int(max_dense))
+        auto = approx.APPROX_LIMIT if approx_limit is None else int(approx_limit)
+        limit = {"sparse": len(x), "approx": 0}.get(method, auto)
+        labels = _sparse(x, float(threshold), linkage, int(knn), int(max_dense), limit)
     return relabel(apply_min_size(labels, min_cluster_size))
