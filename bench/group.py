@@ -20,8 +20,9 @@ uses above APPROX_LIMIT faces; "vs exact" is its pairwise F1 against ``sparse``)
 ``graph`` (the sparse path with the kNN-graph approximation forced on every component,
 i.e. the cost and accuracy of the worst case where components are huge; exact pass, so
 skipped above EXACT_MAX too) and ``hdbscan`` (exact "generic" up to HDBSCAN_DENSE_LIMIT
-faces, kNN-MST above, on the FAISS graph above APPROX_LIMIT). Linkage: ``--linkage``,
-by default the one `group` uses.
+faces, kNN-MST above, on the FAISS graph above APPROX_LIMIT). ``--linkage`` average by
+default: weighted (`group`'s default) on the kNN graph of one huge component depends on
+the merge order, so two runs that differ only in k disagree (docs/scale.md).
 Quality is pairwise precision / recall / F1 against the true identities, where
 unlabelled (-1) faces count as singletons. "cpu s" is the child's CPU time (all threads)
 and "load" the 1-minute load average when the run ended: wall-clock seconds are only
@@ -195,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dim", type=int, default=512)
     ap.add_argument("--data", choices=("dlib", "blobs"), default="dlib")
     ap.add_argument("--threshold", type=float, help="squared L2 (default: 0.155 dlib, 1 blobs)")
-    ap.add_argument("--linkage", help="default: the one `group` uses")
+    ap.add_argument("--linkage", default="average", help="average (default), weighted, ...")
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--budget", type=float, default=900, help="seconds per run before giving up")
     ap.add_argument("--seed", type=int, default=0)
@@ -206,11 +207,11 @@ def main(argv: list[str] | None = None) -> int:
     unknown = set(methods) - set(METHODS)
     if unknown:
         ap.error(f"unknown methods: {', '.join(sorted(unknown))}")
-    from facecluster.cluster import DENSE_LIMIT, GroupSettings
+    from facecluster.cluster import DENSE_LIMIT
 
     if args.threshold is None:
         args.threshold = 0.155 if args.data == "dlib" else 1.0
-    linkage = args.linkage or GroupSettings().linkage
+    linkage = args.linkage
     print(
         f"# data={args.data} dim={args.dim} threshold={args.threshold} (squared L2) "
         f"linkage={linkage} cpus={os.cpu_count()} "
