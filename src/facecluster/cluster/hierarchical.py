@@ -59,7 +59,12 @@ def _dense(x: np.ndarray, threshold: float, linkage: str) -> np.ndarray:
 
 
 def _graph(
-    x: np.ndarray, nbr: np.ndarray, nd: np.ndarray, threshold: float, linkage: str
+    x: np.ndarray,
+    nbr: np.ndarray,
+    nd: np.ndarray,
+    threshold: float,
+    linkage: str,
+    rows: np.ndarray | None = None,
 ) -> np.ndarray:
     """Average / weighted / complete linkage restricted to the kNN graph (labels 0..m-1 roots).
 
@@ -68,10 +73,13 @@ def _graph(
     variances, ``mean d2(A, B) = |mu_A - mu_B|^2 + var_A + var_B``, complete from the members.
     A lazy heap holds possibly stale keys, which are lower bounds of the current value
     because these linkages never drop below the smaller of the two merged clusters' values.
+    ``rows``: point i is ``x[rows[i]]`` (no copy of a huge component's vectors).
     """
     m, k = nbr.shape
-    u = np.repeat(np.arange(m), k)
-    v, w = nbr.ravel(), nd.ravel()
+    if rows is None:
+        rows = np.arange(m)
+    u = np.repeat(np.arange(m, dtype=np.int32), k)
+    v, w = nbr.ravel().astype(np.int32), nd.ravel()
     ok = v >= 0
     a, b, w = np.minimum(u, v)[ok], np.maximum(u, v)[ok], w[ok]
     _, idx = np.unique(a.astype(np.int64) * m + b, return_index=True)
@@ -90,12 +98,12 @@ def _graph(
 
     def mu(i: int) -> np.ndarray:
         c = cent.get(i)
-        return np.asarray(x[i], dtype=np.float64) if c is None else c
+        return np.asarray(x[rows[i]], dtype=np.float64) if c is None else c
 
     def value(p: int, q: int) -> float:
         if linkage == "complete":
-            xa = x[members.get(p, [p])].astype(np.float64)
-            xb = x[members.get(q, [q])].astype(np.float64)
+            xa = x[rows[members.get(p, [p])]].astype(np.float64)
+            xb = x[rows[members.get(q, [q])]].astype(np.float64)
             d = -2 * xa @ xb.T
             d += np.einsum("ij,ij->i", xa, xa)[:, None]
             return float((d + np.einsum("ij,ij->i", xb, xb)).max())
@@ -124,7 +132,9 @@ def _graph(
             yield from zip(w[o].tolist(), a[o].tolist(), b[o].tolist(), zeros, zeros, strict=True)
 
     heap: list[tuple[float, int, int, int, int]] = []
-    seen: dict[tuple[int, int], tuple[int, int]] = {}
+    # Pairs already evaluated at these versions (p * m + q -> versions): only saves work, so
+    # it is cleared when large (on a million faces it would otherwise hold ~20M entries).
+    seen: dict[int, int] = {}
     edges = stream()
     nxt = next(edges, None)
     while True:
@@ -142,9 +152,12 @@ def _graph(
                 merge(p, q)
             continue
         p, q = sorted((find(p), find(q)))
-        if p == q or seen.get((p, q)) == (ver[p], ver[q]):
+        pair, vers = p * m + q, (ver[p] << 32) | ver[q]
+        if p == q or seen.get(pair) == vers:
             continue
-        seen[(p, q)] = (ver[p], ver[q])
+        if len(seen) > 1 << 21:
+            seen.clear()
+        seen[pair] = vers
         exact = value(p, q)
         if exact <= threshold:
             heapq.heappush(heap, (exact, p, q, ver[p], ver[q]))
@@ -179,7 +192,7 @@ def _sparse(
         else:
             local[g] = np.arange(len(g))
             nbr = np.where(ki[g] >= 0, local[ki[g]], -1)
-            sub = _graph(x[g], nbr, kd[g], threshold, linkage)
+            sub = _graph(x, nbr, kd[g], threshold, linkage, rows=g)
         labels[g] = sub + offset
         offset += int(sub.max()) + 1
     return labels
