@@ -10,7 +10,8 @@ library (the CLI reads :data:`METHODS` and :data:`LINKAGES` for its help); numpy
 the algorithms, and scipy, scikit-learn and hdbscan inside the functions that need them.
 
 Modules: ``common`` (label numbering, centroids), ``neighbours`` (the blockwise all-pairs
-pass), ``hierarchical`` (the ``agglomerative`` method), ``density`` (``hdbscan``).
+pass), ``approx`` (the same from a FAISS index, for large sets), ``hierarchical`` (the
+``agglomerative`` method), ``density`` (``hdbscan``).
 
 Adding a method: a module with ``run(embeddings, settings) -> labels`` and one
 ``METHODS.register(ClusterMethod(...))`` line below.
@@ -26,12 +27,14 @@ from ..registry import Ref, Registry, load_ref
 if TYPE_CHECKING:
     import numpy as np
 
+    from .approx import APPROX_LIMIT
     from .common import apply_min_size, centroids, distance_to_centroid, relabel
     from .density import HDBSCAN_DENSE_LIMIT, hdbscan_labels
     from .hierarchical import DENSE_LIMIT, agglomerative
     from .neighbours import KNN
 
 __all__ = [
+    "APPROX_LIMIT",
     "DEFAULT_METHOD",
     "DENSE_LIMIT",
     "HDBSCAN_DENSE_LIMIT",
@@ -139,6 +142,8 @@ _LAZY = {
     "centroids": "common",
     "distance_to_centroid": "common",
     "as_2d": "common",
+    "APPROX_LIMIT": "approx",
+    "approx_neighbours": "approx",
     "KNN": "neighbours",
     "nearest_neighbours": "neighbours",
     "DENSE_LIMIT": "hierarchical",

@@ -6,8 +6,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from . import approx
+from .approx import neighbours
 from .common import as_2d, relabel
-from .neighbours import KNN, nearest_neighbours
+from .neighbours import KNN
 
 if TYPE_CHECKING:
     from . import GroupSettings
@@ -20,8 +22,11 @@ def run(emb: np.ndarray, settings: GroupSettings) -> np.ndarray:
     return hdbscan_labels(emb, max(2, settings.min_cluster_size), settings.min_samples)
 
 
-def _hdbscan_knn(x: np.ndarray, min_cluster_size: int, min_samples: int) -> np.ndarray:
-    """HDBSCAN whose mutual-reachability MST is taken over the exact kNN graph."""
+def _hdbscan_knn(
+    x: np.ndarray, min_cluster_size: int, min_samples: int, approx_limit: int
+) -> np.ndarray:
+    """HDBSCAN whose mutual-reachability MST is taken over the kNN graph (exact up to
+    ``approx_limit`` faces, FAISS above)."""
     from hdbscan._hdbscan_linkage import label
     from hdbscan.hdbscan_ import _tree_to_labels
     from scipy.sparse import coo_matrix
@@ -29,12 +34,15 @@ def _hdbscan_knn(x: np.ndarray, min_cluster_size: int, min_samples: int) -> np.n
 
     n = len(x)
     k = min(n - 1, max(2 * min_samples, KNN))
-    _, kd, ki = nearest_neighbours(x, np.inf, k)
-    dist = np.sqrt(np.maximum(kd, 0)).astype(np.float64)
-    core = dist[:, min(min_samples, k) - 1]  # hdbscan's core distance excludes the point
+    _, kd, ki = neighbours(x, np.inf, k, approx_limit)
+    k = ki.shape[1]
+    dist = np.sqrt(np.maximum(kd, 0)).astype(np.float64)  # inf where FAISS found fewer
+    core = np.minimum(dist[:, min(min_samples, k) - 1], 2.0)  # excludes the point; 2 = max
     u, v = np.repeat(np.arange(n), k), ki.ravel().astype(np.int64)
+    found = v >= 0
+    u, v, dist = u[found], v[found], dist.ravel()[found]
     a, b = np.minimum(u, v), np.maximum(u, v)
-    w = np.maximum(np.maximum(dist.ravel(), core[u]), np.maximum(core[v], 1e-12))
+    w = np.maximum(np.maximum(dist, core[u]), np.maximum(core[v], 1e-12))
     _, idx = np.unique(a * n + b, return_index=True)
     mst = minimum_spanning_tree(coo_matrix((w[idx], (a[idx], b[idx])), shape=(n, n))).tocoo()
     edges = [np.column_stack([mst.row, mst.col, mst.data])]
@@ -53,6 +61,7 @@ def hdbscan_labels(
     min_samples: int | None = None,
     *,
     method: str = "auto",
+    approx_limit: int | None = None,
 ) -> np.ndarray:
     """HDBSCAN with euclidean metric (monotone in squared L2 on unit vectors); noise = -1.
 
@@ -65,7 +74,8 @@ def hdbscan_labels(
     all-pairs algorithm, and ``"knn"`` (auto above) builds the mutual-reachability MST on the
     exact k-nearest-neighbour graph (k = max(2*min_samples, KNN)), an approximation whose
     core distances are exact but which misses the links between two clusters that are both
-    much larger than k; such clusters are then joined through whatever faces lie between
+    much larger than k (above ``approx_limit`` faces the kNN graph comes from FAISS,
+    ``cluster.approx``); such clusters are then joined through whatever faces lie between
     them (and far-off faces can end up in a cluster instead of noise). With hdbscan's default
     ``allow_single_cluster=False`` a set that is all one person comes back as noise.
     """
@@ -84,5 +94,6 @@ def hdbscan_labels(
         )
         labels = model.fit_predict(x.astype(np.float64))
     else:
-        labels = _hdbscan_knn(x, mcs, ms)
+        limit = approx.APPROX_LIMIT if approx_limit is None else int(approx_limit)
+        labels = _hdbscan_knn(x, mcs, ms, limit)
     return relabel(labels)

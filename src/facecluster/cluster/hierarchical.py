@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from . import LINKAGES
+from . import LINKAGES, approx
+from .approx import neighbours
 from .common import apply_min_size, as_2d, relabel
-from .neighbours import KNN, SLACK, nearest_neighbours
+from .neighbours import KNN, SLACK
 
 if TYPE_CHECKING:
     from . import GroupSettings
@@ -58,7 +59,12 @@ def _dense(x: np.ndarray, threshold: float, linkage: str) -> np.ndarray:
 
 
 def _graph(
-    x: np.ndarray, nbr: np.ndarray, nd: np.ndarray, threshold: float, linkage: str
+    x: np.ndarray,
+    nbr: np.ndarray,
+    nd: np.ndarray,
+    threshold: float,
+    linkage: str,
+    rows: np.ndarray | None = None,
 ) -> np.ndarray:
     """Average / weighted / complete linkage restricted to the kNN graph (labels 0..m-1 roots).
 
@@ -67,10 +73,13 @@ def _graph(
     variances, ``mean d2(A, B) = |mu_A - mu_B|^2 + var_A + var_B``, complete from the members.
     A lazy heap holds possibly stale keys, which are lower bounds of the current value
     because these linkages never drop below the smaller of the two merged clusters' values.
+    ``rows``: point i is ``x[rows[i]]`` (no copy of a huge component's vectors).
     """
     m, k = nbr.shape
-    u = np.repeat(np.arange(m), k)
-    v, w = nbr.ravel(), nd.ravel()
+    if rows is None:
+        rows = np.arange(m)
+    u = np.repeat(np.arange(m, dtype=np.int32), k)
+    v, w = nbr.ravel().astype(np.int32), nd.ravel()
     ok = v >= 0
     a, b, w = np.minimum(u, v)[ok], np.maximum(u, v)[ok], w[ok]
     _, idx = np.unique(a.astype(np.int64) * m + b, return_index=True)
@@ -89,12 +98,12 @@ def _graph(
 
     def mu(i: int) -> np.ndarray:
         c = cent.get(i)
-        return np.asarray(x[i], dtype=np.float64) if c is None else c
+        return np.asarray(x[rows[i]], dtype=np.float64) if c is None else c
 
     def value(p: int, q: int) -> float:
         if linkage == "complete":
-            xa = x[members.get(p, [p])].astype(np.float64)
-            xb = x[members.get(q, [q])].astype(np.float64)
+            xa = x[rows[members.get(p, [p])]].astype(np.float64)
+            xb = x[rows[members.get(q, [q])]].astype(np.float64)
             d = -2 * xa @ xb.T
             d += np.einsum("ij,ij->i", xa, xa)[:, None]
             return float((d + np.einsum("ij,ij->i", xb, xb)).max())
@@ -123,7 +132,9 @@ def _graph(
             yield from zip(w[o].tolist(), a[o].tolist(), b[o].tolist(), zeros, zeros, strict=True)
 
     heap: list[tuple[float, int, int, int, int]] = []
-    seen: dict[tuple[int, int], tuple[int, int]] = {}
+    # Pairs already evaluated at these versions (p * m + q -> versions): only saves work, so
+    # it is cleared when large (on a million faces it would otherwise hold ~20M entries).
+    seen: dict[int, int] = {}
     edges = stream()
     nxt = next(edges, None)
     while True:
@@ -141,16 +152,21 @@ def _graph(
                 merge(p, q)
             continue
         p, q = sorted((find(p), find(q)))
-        if p == q or seen.get((p, q)) == (ver[p], ver[q]):
+        pair, vers = p * m + q, (ver[p] << 32) | ver[q]
+        if p == q or seen.get(pair) == vers:
             continue
-        seen[(p, q)] = (ver[p], ver[q])
+        if len(seen) > 1 << 21:
+            seen.clear()
+        seen[pair] = vers
         exact = value(p, q)
         if exact <= threshold:
             heapq.heappush(heap, (exact, p, q, ver[p], ver[q]))
     return np.array([find(i) for i in range(m)], dtype=np.int64)
 
 
-def _sparse(x: np.ndarray, threshold: float, linkage: str, knn: int, max_dense: int) -> np.ndarray:
+def _sparse(
+    x: np.ndarray, threshold: float, linkage: str, knn: int, max_dense: int, approx_limit: int
+) -> np.ndarray:
     """Memory-linear path: threshold components, then exact or kNN-graph linkage inside each.
 
     No linkage merges two groups whose every cross pair is farther than the threshold, so
@@ -158,10 +174,11 @@ def _sparse(x: np.ndarray, threshold: float, linkage: str, knn: int, max_dense: 
     can be clustered on its own: exactly (``_dense``, float64) up to ``max_dense`` points,
     on its kNN graph (``_graph``) above. Components are found from float32 products with
     ``SLACK`` added to the cut so rounding can only make them larger, never split one.
+    Above ``approx_limit`` faces, components and neighbours come from FAISS (``approx``).
     """
     n = len(x)
     need_knn = linkage != "single" and n > max_dense
-    comp, kd, ki = nearest_neighbours(x, threshold + SLACK, knn if need_knn else 0)
+    comp, kd, ki = neighbours(x, threshold + SLACK, knn if need_knn else 0, approx_limit)
     labels = np.empty(n, dtype=np.int64)
     order = np.argsort(comp, kind="stable")
     groups = np.split(order, np.flatnonzero(np.diff(comp[order])) + 1)
@@ -175,7 +192,7 @@ def _sparse(x: np.ndarray, threshold: float, linkage: str, knn: int, max_dense: 
         else:
             local[g] = np.arange(len(g))
             nbr = np.where(ki[g] >= 0, local[ki[g]], -1)
-            sub = _graph(x[g], nbr, kd[g], threshold, linkage)
+            sub = _graph(x, nbr, kd[g], threshold, linkage, rows=g)
         labels[g] = sub + offset
         offset += int(sub.max()) + 1
     return labels
@@ -190,6 +207,7 @@ def agglomerative(
     method: str = "auto",
     knn: int = KNN,
     max_dense: int = DENSE_LIMIT,
+    approx_limit: int | None = None,
 ) -> np.ndarray:
     """Hierarchical agglomerative clustering cut at a squared-L2 ``threshold``.
 
@@ -201,12 +219,15 @@ def agglomerative(
     n <= max_dense, only much faster. Larger components use kNN-graph linkage (``knn``
     neighbours a face): every merge it makes has an exact linkage value <= threshold, but
     it can miss merges between clusters with no kNN edge between them (single linkage
-    there is the component itself, within float32 rounding of the threshold).
+    there is the component itself, within float32 rounding of the threshold). Above
+    ``approx_limit`` faces (default ``approx.APPROX_LIMIT``; "approx" = 0) the
+    components and neighbours come from an approximate FAISS index instead of the exact
+    n^2 pass ("sparse" stays exact at any size, for comparison).
     """
     if linkage not in LINKAGES:
         raise ValueError(f"unknown linkage {linkage!r}; choose from {', '.join(LINKAGES)}")
-    if method not in ("auto", "dense", "sparse"):
-        raise ValueError(f"unknown method {method!r}; choose auto, dense or sparse")
+    if method not in ("auto", "dense", "sparse", "approx"):
+        raise ValueError(f"unknown method {method!r}; choose auto, dense, sparse or approx")
     if not 0 <= threshold < np.inf:
         raise ValueError(f"threshold must be a finite squared L2 distance >= 0, got {threshold}")
     if min_cluster_size < 1 or knn < 1:
@@ -217,5 +238,7 @@ def agglomerative(
     elif method == "dense":
         labels = _dense(x, float(threshold), linkage)
     else:
-        labels = _sparse(x, float(threshold), linkage, int(knn), int(max_dense))
+        auto = approx.APPROX_LIMIT if approx_limit is None else int(approx_limit)
+        limit = {"sparse": len(x), "approx": 0}.get(method, auto)
+        labels = _sparse(x, float(threshold), linkage, int(knn), int(max_dense), limit)
     return relabel(apply_min_size(labels, min_cluster_size))
