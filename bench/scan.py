@@ -239,7 +239,12 @@ def run_set(
     n = len(files)
     print(f"\n== {label}: {n} photos", flush=True)
     fc_s, stats, fc_boxes = facecluster_scan(
-        files, tmp / f"{label}.db", "facenet-vggface2", args.weights, args.device
+        files,
+        tmp / f"{label}.db",
+        "facenet-vggface2",
+        args.weights,
+        args.device,
+        extra=("--detector", args.detector),
     )
     base = None
     if args.base:
@@ -312,7 +317,8 @@ def run_set(
     )
     if base is not None:
         print(
-            f"speedup {label}: {base[0] / fc_s:.2f}x  (facecluster {n / fc_s:.2f} vs "
+            f"speedup {label}: {base[0] / fc_s:.2f}x  (facecluster --detector {args.detector} "
+            f"{n / fc_s:.2f} vs "
             f"{args.base} {n / base[0]:.2f} photos/s)",
             flush=True,
         )
@@ -343,6 +349,12 @@ def main() -> None:
     ap.add_argument("--camera-dir", type=Path, default=HERE / "data" / "camera")
     ap.add_argument("--device", default="cpu", help="cpu, cuda or mps (both sides)")
     ap.add_argument("--peers", action="store_true", help="also dlib-resnet vs face_recognition")
+    ap.add_argument(
+        "--detector",
+        default="yunet",
+        help="this tree's detector (default yunet, the fast one; auto gives MTCNN for a new "
+        "database)",
+    )
     ap.add_argument("--no-naive", action="store_true", help="skip the naive loop (no ratio)")
     ap.add_argument("--base", default=BASE, help="commit for the speedup lines ('': skip)")
     args = ap.parse_args()
