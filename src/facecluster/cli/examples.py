@@ -5,7 +5,6 @@ from __future__ import annotations
 
 EXAMPLES: dict[str, list[str]] = {
     "scan": [
-        "facecluster scan ~/Photos",
         "facecluster scan ~/Photos /mnt/card --retry-failed --profile",
         "facecluster scan ~/Photos --json -q | jq .failures",
         "facecluster scan /nfs/photos --engine ray --ray-address auto",
