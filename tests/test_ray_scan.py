@@ -25,6 +25,9 @@ from facecluster.cli import app
 
 from .conftest import ROOT, copy_sample_people, sample_edge
 
+# As ray_engine.import_ray does, before Ray reads it at import: under `uv run` (as CI runs
+# the tests) Ray would otherwise start its workers with `uv run` in a fresh environment.
+os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
 try:
     import ray
 except ImportError:

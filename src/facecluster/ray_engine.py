@@ -39,6 +39,11 @@ class RayUnavailable(FaceclusterError):
 
 def import_ray() -> Any:
     """The ray module, with its logs kept out of facecluster's output."""
+    # Under `uv run` (the README's way to start facecluster) Ray would start its workers
+    # with `uv run` in a copy of the working folder: a fresh environment without Ray, torch
+    # or facecluster, so no worker ever starts. The workers of a local Ray must use this
+    # interpreter; a cluster's nodes use their own installs. Read by Ray at import.
+    os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
     os.environ.setdefault("RAY_DEDUP_LOGS", "1")
     os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")  # its C++ notes on stderr
     os.environ.setdefault("RAY_DATA_DISABLE_PROGRESS_BARS", "1")
