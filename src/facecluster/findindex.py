@@ -133,31 +133,38 @@ def may_write(path: Path) -> bool:
     return os.access(path.parent, os.W_OK)
 
 
-def read_head(path: Path) -> dict[str, Any] | None:
-    """The header of the index at ``path`` (what it covers), unchecked; None when there is
-    no index of ours there."""
+def _read(path: Path, body: bool = False) -> tuple[dict[str, Any], bytes] | None:
+    """The header of the index of ours at ``path`` and, with ``body``, the serialized index
+    after it; None when there is none (missing, not a regular file, not ours, unreadable)."""
     if not is_ours(path):
         return None
     try:
         with open(path, "rb") as f:
             f.read(len(MAGIC))
             head = json.loads(f.readline(4096))
-        return head if isinstance(head, dict) and "seq" in head and "tag" in head else None
+            data = f.read() if body else b""
     except (OSError, ValueError):
         return None
+    return (head, data) if isinstance(head, dict) else None
+
+
+def read_head(path: Path) -> dict[str, Any] | None:
+    """The header of the index at ``path`` (what it covers), unchecked; None when there is
+    no index of ours there."""
+    read = _read(path)
+    head = read[0] if read else None
+    return head if head is not None and "seq" in head and "tag" in head else None
 
 
 def load(path: Path, encoder: str, dim: int) -> VectorIndex | None:
     """The index at ``path`` when it is ours, whole and of this encoder; None otherwise
     (missing, damaged, truncated, of another encoder or format, or not ours)."""
-    if not is_ours(path):
+    read = _read(path, body=True)
+    if read is None:
         return None
+    head, data = read
     import faiss
     try:
-        with open(path, "rb") as f:
-            f.read(len(MAGIC))
-            head = json.loads(f.readline(4096))
-            data = f.read()
         if (
             head.get("format") != FORMAT
             or head.get("encoder") != encoder
