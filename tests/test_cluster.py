@@ -173,6 +173,28 @@ def test_graph_average_with_small_knn_stays_close_to_dense():
     assert pair_f1(dense, graph) > 0.95
 
 
+@pytest.mark.parametrize("linkage", ["average", "weighted"])
+def test_compiled_graph_linkage_gives_the_reference_labels(linkage):
+    """The numba loop (graphlink) against the Python reference, on one big component of
+    overlapping faces with a small k, where merge order and stale heap keys matter."""
+    from facecluster.cluster import hierarchical
+    from facecluster.cluster.neighbours import nearest_neighbours
+
+    x = overlapping(1500, seed=13)
+    comp, kd, ki = nearest_neighbours(x, 0.8, 12)
+    assert np.bincount(comp).max() > 200  # components of many clusters chained together
+    reference = hierarchical._graph(x, ki, kd, 0.8, linkage, compiled=False)
+    compiled = hierarchical._graph(x, ki, kd, 0.8, linkage)
+    assert 20 < len(np.unique(reference)) < len(x) // 3  # a cut with real merges
+    np.testing.assert_array_equal(compiled, reference)
+    # rows: faces addressed inside a larger array (a component of a bigger set), no copy
+    big = np.concatenate([overlapping(300, seed=14), x])
+    rows = np.arange(300, 300 + len(x))
+    np.testing.assert_array_equal(
+        hierarchical._graph(big, ki, kd, 0.8, linkage, rows=rows), reference
+    )
+
+
 def test_blockwise_neighbours_match_brute_force(monkeypatch):
     from scipy.sparse.csgraph import connected_components
 

@@ -65,6 +65,7 @@ def _graph(
     threshold: float,
     linkage: str,
     rows: np.ndarray | None = None,
+    compiled: bool = True,
 ) -> np.ndarray:
     """Average / weighted / complete linkage restricted to the kNN graph (labels 0..m-1 roots).
 
@@ -74,6 +75,8 @@ def _graph(
     A lazy heap holds possibly stale keys, which are lower bounds of the current value
     because these linkages never drop below the smaller of the two merged clusters' values.
     ``rows``: point i is ``x[rows[i]]`` (no copy of a huge component's vectors).
+    Average and weighted run the same loop compiled (``graphlink``, the same labels) unless
+    ``compiled`` is False; this Python loop is the reference and runs complete linkage.
     """
     m, k = nbr.shape
     if rows is None:
@@ -85,6 +88,10 @@ def _graph(
     _, idx = np.unique(a.astype(np.int64) * m + b, return_index=True)
     a, b, w = a[idx], b[idx], w[idx].astype(np.float64)
     order = np.argsort(w, kind="stable")
+    if compiled and linkage in ("average", "weighted"):
+        from .graphlink import graph_linkage
+
+        return graph_linkage(x, rows, a[order], b[order], w[order], threshold, linkage)
     parent, size, ver = list(range(m)), [1] * m, [0] * m
     cent: dict[int, np.ndarray] = {}
     var: dict[int, float] = {}
