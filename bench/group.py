@@ -20,7 +20,8 @@ uses above APPROX_LIMIT faces; "vs exact" is its pairwise F1 against ``sparse``)
 ``graph`` (the sparse path with the kNN-graph approximation forced on every component,
 i.e. the cost and accuracy of the worst case where components are huge; exact pass, so
 skipped above EXACT_MAX too) and ``hdbscan`` (exact "generic" up to HDBSCAN_DENSE_LIMIT
-faces, kNN-MST above, on the FAISS graph above APPROX_LIMIT). ``--linkage`` average by
+faces, kNN-MST above, on the FAISS graph above APPROX_LIMIT; left out of the default
+methods above EXACT_MAX faces). ``--linkage`` average by
 default: weighted (`group`'s default) on the kNN graph of one huge component depends on
 the merge order, so two runs that differ only in k disagree (docs/scale.md).
 Quality is pairwise precision / recall / F1 against the true identities, where
@@ -162,6 +163,7 @@ def _worker(path: str, method: str, threshold: float, linkage: str, out: mp.Queu
     if method in ("approx", "hdbscan"):
         import faiss  # noqa: F401
     x = np.load(path)
+    stages = _time_stages()
     base = _peak_mib()
     start, cpu = time.perf_counter(), time.process_time()
     if method in ("dense", "sparse", "approx"):
@@ -171,7 +173,28 @@ def _worker(path: str, method: str, threshold: float, linkage: str, out: mp.Queu
     else:
         labels = cluster.hdbscan_labels(x, min_cluster_size=2)
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
-    out.put((seconds, cpu, base, _peak_mib(), labels))
+    out.put((seconds, cpu, base, _peak_mib(), labels, stages))
+
+
+def _time_stages() -> dict[str, float]:
+    """Wall seconds spent in the neighbour search and the kNN-graph linkage (this process)."""
+    from facecluster.cluster import hierarchical
+
+    spent: dict[str, float] = {}
+
+    def timed(name: str, fn):  # type: ignore[no-untyped-def]
+        def wrapper(*args, **kwargs):  # type: ignore[no-untyped-def]
+            t = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                spent[name] = spent.get(name, 0.0) + time.perf_counter() - t
+
+        return wrapper
+
+    hierarchical.neighbours = timed("neighbours", hierarchical.neighbours)
+    hierarchical._graph = timed("graph linkage", hierarchical._graph)
+    return spent
 
 
 def run(path: str, method: str, threshold: float, linkage: str, budget: float) -> dict | None:
@@ -181,13 +204,20 @@ def run(path: str, method: str, threshold: float, linkage: str, budget: float) -
     proc = ctx.Process(target=_worker, args=(path, method, threshold, linkage, out))
     proc.start()
     try:
-        seconds, cpu, base, peak, labels = out.get(timeout=budget)
+        seconds, cpu, base, peak, labels, stages = out.get(timeout=budget)
     except Exception:  # queue.Empty on timeout, or the child died
         proc.terminate()
         proc.join()
         return None
     proc.join()
-    return {"seconds": seconds, "cpu": cpu, "base_mib": base, "peak_mib": peak, "labels": labels}
+    return {
+        "seconds": seconds,
+        "cpu": cpu,
+        "base_mib": base,
+        "peak_mib": peak,
+        "labels": labels,
+        "stages": stages,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -197,13 +227,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", choices=("dlib", "blobs"), default="dlib")
     ap.add_argument("--threshold", type=float, help="squared L2 (default: 0.155 dlib, 1 blobs)")
     ap.add_argument("--linkage", default="average", help="average (default), weighted, ...")
-    ap.add_argument("--methods", default=",".join(METHODS))
+    ap.add_argument(
+        "--methods",
+        help=f"comma-separated (default: all; hdbscan only up to {EXACT_MAX} faces unless named)",
+    )
     ap.add_argument("--budget", type=float, default=900, help="seconds per run before giving up")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--quick", action="store_true", help="smoke run: sizes 2000,20000")
     args = ap.parse_args(argv)
     sizes = [2000, 20000] if args.quick else [int(s) for s in args.sizes.split(",")]
-    methods = [m for m in args.methods.split(",") if m]
+    methods = [m for m in (args.methods or ",".join(METHODS)).split(",") if m]
     unknown = set(methods) - set(METHODS)
     if unknown:
         ap.error(f"unknown methods: {', '.join(sorted(unknown))}")
@@ -234,6 +267,10 @@ def main(argv: list[str] | None = None) -> int:
                 if method == "dense" and n > DENSE_LIMIT:
                     print(f"{n:>8} {method:<8} {'skipped: n > DENSE_LIMIT (O(n^2) memory)':>40}")
                     continue
+                if method == "hdbscan" and n > EXACT_MAX and args.methods is None:
+                    why = f"skipped: n > {EXACT_MAX} (--methods hdbscan runs it)"
+                    print(f"{n:>8} {method:<8} {why}")
+                    continue
                 if method in ("sparse", "graph") and n > EXACT_MAX:
                     print(f"{n:>8} {method:<8} skipped: n > {EXACT_MAX} (exact n^2 pass, hours)")
                     continue
@@ -256,6 +293,9 @@ def main(argv: list[str] | None = None) -> int:
                     f"{p:>9.4f} {r:>7.4f} {f1:>6.4f} {os.getloadavg()[0]:>5.1f} {agree:>8}",
                     flush=True,
                 )
+                if res["stages"]:
+                    split = ", ".join(f"{k} {v:.1f} s" for k, v in res["stages"].items())
+                    print(f"{'':>8} {'':<8} of which: {split}", flush=True)
     return 0
 
 

@@ -28,6 +28,7 @@ from .neighbours import KNN, nearest_neighbours
 APPROX_LIMIT = 100_000  # above this many faces the exact n^2 pass (~100 s here) is replaced
 NPROBE = 16  # cells searched per face (recall/time trade-off measured in docs/scale.md)
 OVERFETCH = 1.25  # candidates fetched per neighbour kept: 8-bit codes misrank near ties
+TRAIN_PER_CELL, TRAIN_ROUNDS = 40, 10  # k-means of the cells: sample size a cell, rounds
 _QUERY_BLOCK = 2048  # faces searched per call: bounds the gathered (block, k, dim) vectors
 
 
@@ -53,9 +54,12 @@ def _index(x: np.ndarray, nlist: int, gpu: bool) -> Any:  # a faiss.Index
     # 8-bit codes: a quarter of IVF-Flat's memory (0.5 GB at 1M x 512) and twice its speed
     # here (memory bound); the candidates are re-scored exactly, so only ranking suffers.
     index = faiss.IndexIVFScalarQuantizer(quantizer, d, nlist, faiss.ScalarQuantizer.QT_8bit)
+    # k-means on 40 faces a cell (FAISS wants >= 39), 10 rounds: at 1M x 512 training took
+    # 103 s with 64 faces and 25 rounds, with no better neighbours (docs/scale.md)
     rng = np.random.default_rng(0)
-    sample = x[np.sort(rng.choice(len(x), min(len(x), 64 * nlist), replace=False))]
-    index.cp.max_points_per_centroid = 64
+    sample = x[np.sort(rng.choice(len(x), min(len(x), TRAIN_PER_CELL * nlist), replace=False))]
+    index.cp.max_points_per_centroid = TRAIN_PER_CELL
+    index.cp.niter = TRAIN_ROUNDS
     index.train(sample)
     index.add(x)
     return index
