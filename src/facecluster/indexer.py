@@ -231,7 +231,8 @@ class Indexer:
                 boxes.append((res, self._boxes(reuse)))
                 self._photo_done()
         runs, timings = self._runs(detect), self.stats.timings
-        for a, b, found in detected_runs(self.models[0], detect, runs, self.min_face, timings):
+        detector = self.models[0] if runs else None  # no model loaded for nothing to detect
+        for a, b, found in detected_runs(detector, detect, runs, self.min_face, timings):
             ops += self._embed_found(detect[a:b], found, boxes)
         for a, b in self._runs([photo for photo, _ in reembed]):
             ops += self._reembed(reembed[a:b])

@@ -98,7 +98,7 @@ def model_runs(photos: Sequence[DecodedPhoto], cpu: bool) -> list[tuple[int, int
 
 
 def detected_runs(
-    detector: FaceDetector,
+    detector: FaceDetector | None,
     photos: Sequence[DecodedPhoto],
     runs: Sequence[tuple[int, int]],
     min_face: float,
@@ -109,7 +109,11 @@ def detected_runs(
     YuNet in OpenCV) detects the next run in a thread while the caller embeds this one, so
     that on 2 cores detection and embedding overlap; the time the caller then waits for it
     goes under ``wait for detection``. Other detectors (MTCNN, in torch like the encoder)
-    run in the caller's thread. Same faces either way."""
+    run in the caller's thread. Same faces either way. ``detector`` may be None only when
+    there are no runs."""
+    if not runs:
+        return
+    assert detector is not None
     if not getattr(detector, "beside_encoder", False) or len(runs) < 2:
         for a, b in runs:
             yield a, b, detect_photos(detector, photos[a:b], min_face, timings)
