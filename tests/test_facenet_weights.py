@@ -124,3 +124,40 @@ def test_weights_path_of_facenet_pytorch_cache(monkeypatch, tmp_path):
         tmp_path / "xdg" / "torch" / "checkpoints" / "20180408-102900-casia-webface.pt"
     )
     assert isinstance(cache_path("vggface2"), Path)
+
+
+def test_our_inception_resnet_gives_facenet_pytorchs_embeddings(fake_facenet_weights):
+    import torch
+    from facenet_pytorch import InceptionResnetV1 as Theirs
+
+    from facecluster.encoders.facenet import load_state_dict
+    from facecluster.encoders.facenet_net import InceptionResnetV1 as Ours
+
+    state = load_state_dict(fake_facenet_weights)  # the same trained-shaped file, no logits
+    theirs, ours = Theirs(pretrained=None, classify=False).eval(), Ours().eval()
+    theirs.load_state_dict(state, strict=True)
+    ours.load_state_dict(state, strict=True)  # every key and shape of facenet-pytorch's
+    x = torch.from_numpy(np.random.default_rng(0).normal(0, 1, (3, 3, 160, 160)).astype("f4"))
+    with torch.inference_mode():
+        assert torch.equal(ours(x), theirs(x))
+
+
+def test_loading_facenet_imports_neither_torchvision_nor_facenet_pytorch(fake_facenet_weights):
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, numpy as np; from pathlib import Path; "
+        "from facecluster.encoders import load_encoder; "
+        "enc = load_encoder('facenet-vggface2', weights=Path(sys.argv[1])); "
+        "v = enc.embed([np.zeros((160, 160, 3), np.uint8)]); "
+        "print(v.shape, sorted(m for m in ('torchvision', 'facenet_pytorch', 'torch._dynamo') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(fake_facenet_weights)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout.strip() == "(1, 512) []"

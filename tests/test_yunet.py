@@ -220,3 +220,46 @@ def test_yunet_multi_face_counts_of_the_edge_set(yunet):
         if len(faces) != int(row["expected_faces_or_empty"]):
             misses.append(Path(row["path"]).stem)
     assert set(misses) <= {"deepface_selfie-many-people", "dlib_bald_guys_collage"}
+
+
+# --- detection beside the encoder ---------------------------------------------------------
+@pytest.mark.model
+def test_detection_in_a_thread_beside_the_encoder_finds_the_same_faces(yunet, detector):
+    """stages.detected_runs: YuNet (beside_encoder) detects run i+1 in a thread while the
+    caller holds run i; the faces, their order and the runs are those of detecting each run
+    in the caller's thread. MTCNN (torch, like the encoder) stays in the caller's thread."""
+    import threading
+
+    from facecluster.stages import detected_runs
+
+    files = [fs[0] for fs in sample_people().values()]
+    files += [sample_edge("multi_face"), sample_edge("no_face")]
+    photos = []
+    for f in files:
+        st = f.stat()
+        photos.append(load_photo(FileEntry(f, st.st_size, st.st_mtime_ns), 1280))
+    runs = [(0, 2), (2, 3), (3, 5), (5, 6)]
+    assert yunet.beside_encoder and not getattr(detector, "beside_encoder", False)
+    timings: dict[str, float] = {}
+    got = list(detected_runs(yunet, photos, runs, 20, timings))
+    assert [(a, b) for a, b, _ in got] == runs
+    for a, b, found in got:
+        alone = detect_photos(yunet, photos[a:b], 20)
+        assert [len(f) for f in found] == [len(f) for f in alone]
+        for mine, ref in zip(sum(found, []), sum(alone, []), strict=True):
+            np.testing.assert_array_equal(mine.box, ref.box)
+            np.testing.assert_array_equal(mine.landmarks, ref.landmarks)
+    assert [len(sum(f, [])) for *_, f in got] == [2, 1, 4, 0]  # 2 portraits, 1, group 3 + 1
+    assert "wait for detection" in timings and timings["detect.yunet"] > 0
+
+    threads: list[str] = []
+
+    class Recording:
+        name = "mtcnn"
+
+        def detect(self, images, min_sizes=None, timings=None):
+            threads.append(threading.current_thread().name)
+            return detector.detect(images, min_sizes, timings)
+
+    list(detected_runs(Recording(), photos, runs, 20, {}))
+    assert threads == [threading.current_thread().name] * len(runs)

@@ -66,6 +66,9 @@ class FaceDetector(Protocol):
     dict the detector may add the seconds of its stages to (``scan --profile``). ``name``
     says which detector found the faces. A database is scanned with one detector: its name
     is recorded in the database (``DETECTOR_NOTE``, see :func:`database_detector`).
+    An optional ``beside_encoder = True`` says it may run in a thread beside the encoder
+    (its own runtime, not torch's): a scan then detects the next photos while it embeds
+    (``stages.detected_runs``); one ``detect`` call at a time either way.
     """
 
     name: str

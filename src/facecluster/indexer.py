@@ -27,9 +27,11 @@ from .cache import (
 from .detect import FaceDetector
 from .encoders import Encoder
 from .feed import Job, Loaded, feed
+from .memory import keep_freed_buffers
 from .planner import Plan, known_digests, plan, prune
 from .records import (
     DecodedPhoto,
+    Face,
     Failure,
     FileEntry,
     PhotoSize,
@@ -38,7 +40,7 @@ from .records import (
     ScanStats,
 )
 from .scan import walk
-from .stages import decode_photo, detect_photos, face_chips, model_runs
+from .stages import decode_photo, detected_runs, face_chips, model_runs
 from .xmp_import import XmpReader
 
 ProgressFn = Callable[[ScanProgress], None]
@@ -132,6 +134,8 @@ class Indexer:
     def _run(self) -> None:
         jobs: list[Job] = [(e, None) for e in self._plan.read]
         jobs += [(e, pid) for e, pid in self._plan.embed]
+        if jobs:
+            keep_freed_buffers()  # photo after photo in the same pages (memory.py)
         self._report()
         if not jobs:
             return
@@ -226,8 +230,10 @@ class Indexer:
             else:
                 boxes.append((res, self._boxes(reuse)))
                 self._photo_done()
-        for a, b in self._runs(detect):
-            ops += self._detect_and_embed(detect[a:b], boxes)
+        runs, timings = self._runs(detect), self.stats.timings
+        detector = self.models[0] if runs else None  # no model loaded for nothing to detect
+        for a, b, found in detected_runs(detector, detect, runs, self.min_face, timings):
+            ops += self._embed_found(detect[a:b], found, boxes)
         for a, b in self._runs([photo for photo, _ in reembed]):
             ops += self._reembed(reembed[a:b])
         self._commit(ops + self._names(boxes), len(batch) - len(held))
@@ -241,13 +247,13 @@ class Indexer:
         self.models  # noqa: B018  (loaded now: the device decides)
         return model_runs(photos, self.stats.device == "cpu")
 
-    def _detect_and_embed(
+    def _embed_found(
         self,
         photos: list[DecodedPhoto],
+        found: list[list[Face]],
         boxes: list[tuple[DecodedPhoto | PhotoSize, list[list[float]]]],
     ) -> list[Op]:
-        detector, encoder = self.models
-        found = detect_photos(detector, photos, self.min_face, self.stats.timings)
+        encoder = self.models[1]
         started = time.perf_counter()
         chips: list[np.ndarray] = []
         for photo, faces in zip(photos, found, strict=True):
@@ -385,4 +391,3 @@ class Indexer:
 
 def _source(reuse: MovePhoto | CopyPhoto) -> int:
     return reuse.photo_id if isinstance(reuse, MovePhoto) else reuse.source_id
-

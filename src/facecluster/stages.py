@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -94,6 +95,43 @@ def model_runs(photos: Sequence[DecodedPhoto], cpu: bool) -> list[tuple[int, int
             start, pixels = i, 0
         pixels += size
     return [*runs, (start, len(photos))]
+
+
+def detected_runs(
+    detector: FaceDetector | None,
+    photos: Sequence[DecodedPhoto],
+    runs: Sequence[tuple[int, int]],
+    min_face: float,
+    timings: Timings,
+) -> Iterator[tuple[int, int, list[list[Face]]]]:
+    """``(start, end, faces)`` of each run of ``photos`` (:func:`model_runs`), in order.
+    A detector that runs on its own CPU threads beside the encoder (``beside_encoder``:
+    YuNet in OpenCV) detects the next run in a thread while the caller embeds this one, so
+    that on 2 cores detection and embedding overlap; the time the caller then waits for it
+    goes under ``wait for detection``. Other detectors (MTCNN, in torch like the encoder)
+    run in the caller's thread. Same faces either way. ``detector`` may be None only when
+    there are no runs."""
+    if not runs:
+        return
+    assert detector is not None
+    if not getattr(detector, "beside_encoder", False) or len(runs) < 2:
+        for a, b in runs:
+            yield a, b, detect_photos(detector, photos[a:b], min_face, timings)
+        return
+    with ThreadPoolExecutor(1, thread_name_prefix="detect") as pool:
+        pending = [
+            pool.submit(detect_photos, detector, photos[a:b], min_face, timings)
+            for a, b in runs[:1]
+        ]
+        for i, (a, b) in enumerate(runs):
+            if i + 1 < len(runs):
+                c, d = runs[i + 1]
+                pending.append(pool.submit(detect_photos, detector, photos[c:d], min_face, timings))
+            started = time.perf_counter()
+            found = pending[i].result()
+            waited = time.perf_counter() - started
+            timings["wait for detection"] = timings.get("wait for detection", 0.0) + waited
+            yield a, b, found
 
 
 def face_chips(encoder: Encoder, photo: DecodedPhoto, faces: Sequence[Face]) -> list[np.ndarray]:

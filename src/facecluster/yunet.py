@@ -60,6 +60,9 @@ class YunetDetector:
     coordinates, as MTCNN-geometry boxes with the protocol's landmark order."""
 
     name = "yunet"
+    # OpenCV's own threads, not torch's: a scan detects the next photo while the encoder
+    # embeds this one (stages.detected_runs).
+    beside_encoder = True
 
     def __init__(self, device: str = "cpu", min_score: float = MIN_SCORE) -> None:
         import cv2

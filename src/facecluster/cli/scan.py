@@ -288,3 +288,8 @@ def render_profile(stats: ScanStats) -> None:
         "(threads) stages run in the decode pool, overlapping the model stages; "
         "'wait for decode' is the time the models sat idle waiting for them."
     )
+    if "wait for detection" in stats.timings:
+        console.print(
+            "detect.yunet runs in its own thread, beside the encoder; 'wait for detection' "
+            "is the time the encoder sat idle waiting for it."
+        )

@@ -47,13 +47,13 @@ class FacenetEncoder:
     def __init__(
         self, name: str, variant: str, weights: Path | None = None, device: str = "cpu"
     ) -> None:
-        from facenet_pytorch import InceptionResnetV1
+        from .facenet_net import InceptionResnetV1
 
         self.name = name
         self.variant = variant
         path = weights_for(name, variant, weights)
         state = load_state_dict(path)
-        net = InceptionResnetV1(pretrained=None, classify=False)
+        net = InceptionResnetV1()
         try:
             net.load_state_dict(state, strict=True)
         except RuntimeError as exc:

@@ -288,10 +288,10 @@ class TrainedFacenetEncoder:
     """InceptionResnetV1 with weights from ``facecluster train --mode finetune|scratch``."""
 
     def __init__(self, mf: ModelFile, device: str = "cpu") -> None:
-        from facenet_pytorch import InceptionResnetV1
+        from .facenet_net import InceptionResnetV1
 
         self.name, self.dim, self.model = mf.name, mf.dim, mf
-        net = InceptionResnetV1(pretrained=None, classify=False)
+        net = InceptionResnetV1()
         try:
             net.load_state_dict(mf.state, strict=True)
         except RuntimeError as exc:
