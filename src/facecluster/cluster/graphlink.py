@@ -67,6 +67,14 @@ def graph_linkage(
 
 
 @_jit
+def _grown(arr, n):  # type: ignore[no-untyped-def]
+    """A copy of ``arr`` in an array of length ``n`` (the rest uninitialised)."""
+    out = np.empty(n, arr.dtype)
+    out[: len(arr)] = arr
+    return out
+
+
+@_jit
 def _find(parent, i):  # type: ignore[no-untyped-def]
     root = i
     while parent[root] != root:
@@ -113,12 +121,12 @@ def _kernel(x, rows, a, b, w, threshold, code, m):  # type: ignore[no-untyped-de
     ver = np.zeros(m, np.int64)
     var = np.zeros(m, np.float64)
     slot = np.full(m, -1, np.int64)  # row of the centroid pool, -1 = the face itself
-    cap = 1024
+    cap = 64  # pool rows, doubled when full (small, so that the tests grow it too)
     pool = np.empty((cap, dim), np.float64)
     free = np.empty(cap, np.int64)
     nfree, used = 0, 0
     # binary min-heap of (key, p, q, ver p, ver q) in parallel arrays
-    hcap = 1024
+    hcap = 64
     hk = np.empty(hcap, np.float64)
     hp = np.empty(hcap, np.int64)
     hq = np.empty(hcap, np.int64)
@@ -184,9 +192,7 @@ def _kernel(x, rows, a, b, w, threshold, code, m):  # type: ignore[no-untyped-de
                         grown = np.empty((2 * cap, dim), np.float64)
                         grown[:cap] = pool
                         pool = grown
-                        more = np.empty(2 * cap, np.int64)
-                        more[:cap] = free
-                        free = more
+                        free = _grown(free, 2 * cap)
                         cap *= 2
                     s = used
                     used += 1
@@ -226,21 +232,8 @@ def _kernel(x, rows, a, b, w, threshold, code, m):  # type: ignore[no-untyped-de
             continue
         if hn == hcap:  # push, growing the arrays when full
             hcap *= 2
-            hk2 = np.empty(hcap, np.float64)
-            hk2[:hn] = hk
-            hk = hk2
-            hp2 = np.empty(hcap, np.int64)
-            hp2[:hn] = hp
-            hp = hp2
-            hq2 = np.empty(hcap, np.int64)
-            hq2[:hn] = hq
-            hq = hq2
-            hu2 = np.empty(hcap, np.int64)
-            hu2[:hn] = hu
-            hu = hu2
-            hv2 = np.empty(hcap, np.int64)
-            hv2[:hn] = hv
-            hv = hv2
+            hk, hp, hq = _grown(hk, hcap), _grown(hp, hcap), _grown(hq, hcap)
+            hu, hv = _grown(hu, hcap), _grown(hv, hcap)
         i = hn
         hn += 1
         up, uq = ver[p], ver[q]
