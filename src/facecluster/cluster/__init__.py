@@ -11,7 +11,8 @@ the algorithms, and scipy, scikit-learn and hdbscan inside the functions that ne
 
 Modules: ``common`` (label numbering, centroids), ``neighbours`` (the blockwise all-pairs
 pass), ``approx`` (the same from a FAISS index, for large sets), ``hierarchical`` (the
-``agglomerative`` method), ``density`` (``hdbscan``).
+``agglomerative`` method), ``graphlink`` (its kNN-graph linkage compiled with numba, for
+very large components), ``density`` (``hdbscan``).
 
 Adding a method: a module with ``run(embeddings, settings) -> labels`` and one
 ``METHODS.register(ClusterMethod(...))`` line below.
