@@ -34,7 +34,6 @@ STATUS_NO_FACE = "no_face"
 STATUS_FAILED = "failed"
 
 
-
 @dataclass(frozen=True)
 class PhotoRow:
     id: int
@@ -339,10 +338,8 @@ class FaceCache:
     def photo_sizes(self, photo_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
         """(width, height) of the upright original of each photo."""
         out: dict[int, tuple[int, int]] = {}
-        ids = list(set(photo_ids))
-        for i in range(0, len(ids), 500):
-            chunk = ids[i : i + 500]
-            q = f"SELECT id, width, height FROM photos WHERE id IN ({','.join('?' * len(chunk))})"
+        for chunk, marks in dbfile.id_chunks(set(photo_ids)):
+            q = f"SELECT id, width, height FROM photos WHERE id IN ({marks})"
             out.update({r[0]: (r[1] or 0, r[2] or 0) for r in self.db.execute(q, chunk)})
         return out
 
@@ -368,6 +365,5 @@ class FaceCache:
     def remove_photos(self, photo_ids: Sequence[int]) -> None:
         """Forget photos; their faces' persons and rejections are kept as tombstones."""
         with self.transaction() as db:
-            for i in range(0, len(photo_ids), 500):
-                chunk = list(photo_ids[i : i + 500])
-                bury_photos(db, f"id IN ({','.join('?' * len(chunk))})", tuple(chunk))
+            for chunk, marks in dbfile.id_chunks(photo_ids):
+                bury_photos(db, f"id IN ({marks})", tuple(chunk))

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from urllib.parse import quote
 
@@ -27,6 +28,16 @@ SQLITE_MAGIC = b"SQLite format 3\x00"
 CHECK_ALWAYS_BYTES = 64 << 20
 
 _last_opened: Path | None = None
+
+
+def id_chunks(ids: Iterable[int], size: int = 500) -> Iterator[tuple[list[int], str]]:
+    """``ids`` in chunks that fit one ``IN (...)`` (SQLite's limit on parameters), each with
+    its placeholders: ``for chunk, marks in id_chunks(ids): db.execute(f"... IN ({marks})",
+    chunk)``."""
+    ids = list(ids)
+    for i in range(0, len(ids), size):
+        chunk = ids[i : i + size]
+        yield chunk, ",".join("?" * len(chunk))
 
 
 def last_opened() -> Path | None:

@@ -8,6 +8,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from .dbfile import id_chunks
 from .pathcodec import from_db
 from .placement import Box
 
@@ -130,6 +131,7 @@ class PersonStore:
 
     def photo_paths(self) -> list[str]:
         return [from_db(r[0]) for r in self.db.execute("SELECT path FROM photos ORDER BY path")]
+
     def faces_beside(self, person_id: int) -> list[tuple[int, int, str, Box]]:
         """(face id, photo id, photo path, box) of every face in the photos that hold a
         face of the person (theirs and the others), by path."""
@@ -144,10 +146,8 @@ class PersonStore:
 
     def existing_faces(self, face_ids: Sequence[int]) -> set[int]:
         found: set[int] = set()
-        ids = list(face_ids)
-        for i in range(0, len(ids), 500):
-            chunk = ids[i : i + 500]
-            q = f"SELECT id FROM faces WHERE id IN ({','.join('?' * len(chunk))})"
+        for chunk, marks in id_chunks(face_ids):
+            q = f"SELECT id FROM faces WHERE id IN ({marks})"
             found |= {r[0] for r in self.db.execute(q, chunk)}
         return found
 

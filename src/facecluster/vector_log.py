@@ -92,13 +92,11 @@ def faces_with_vectors(
     ids: list[int] = []
     paths: list[str] = []
     blobs: list[bytes] = []
-    wanted = sorted({int(f) for f in face_ids})
-    for i in range(0, len(wanted), 500):
-        chunk = wanted[i : i + 500]
+    for chunk, marks in dbfile.id_chunks(sorted({int(f) for f in face_ids})):
         rows = cache.db.execute(
             "SELECT m.face_id, p.path, m.vector FROM embeddings m "
             "JOIN faces f ON f.id = m.face_id JOIN photos p ON p.id = f.photo_id "
-            f"WHERE m.encoder_id = ? AND m.face_id IN ({','.join('?' * len(chunk))}) "
+            f"WHERE m.encoder_id = ? AND m.face_id IN ({marks}) "
             "ORDER BY m.face_id",
             (encoder_id, *chunk),
         )
@@ -129,13 +127,11 @@ def owners(
 ) -> dict[int, tuple[int, str | None]]:
     """face id -> (person id, name) of those of ``face_ids`` that have a person."""
     out: dict[int, tuple[int, str | None]] = {}
-    wanted = sorted({int(f) for f in face_ids})
-    for i in range(0, len(wanted), 500):
-        chunk = wanted[i : i + 500]
+    for chunk, marks in dbfile.id_chunks(sorted({int(f) for f in face_ids})):
         rows = cache.db.execute(
             "SELECT a.face_id, a.person_id, p.name FROM assignments a "
             "JOIN persons p ON p.id = a.person_id WHERE a.encoder_id = ? "
-            f"AND a.face_id IN ({','.join('?' * len(chunk))})",
+            f"AND a.face_id IN ({marks})",
             (encoder_id, *chunk),
         )
         out.update({r[0]: (r[1], r[2]) for r in rows})
